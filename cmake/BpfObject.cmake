@@ -1,0 +1,44 @@
+# bpf_object(<name>): compiles bpf/<name>.bpf.c with clang for the BPF target (CO-RE against
+# the checked-in vmlinux.h), turns the object into a skeleton with bpftool, and defines the
+# INTERFACE target <name>_skel whose include path holds <name>.skel.h. The object is embedded
+# in the skeleton, so the exporter loads nothing from disk.
+
+find_program(BPF_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
+find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
+
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  set(BPF_ARCH x86)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
+  set(BPF_ARCH arm64)
+else()
+  message(FATAL_ERROR "no vmlinux.h for ${CMAKE_SYSTEM_PROCESSOR}")
+endif()
+
+set(BPF_SOURCE_DIR ${PROJECT_SOURCE_DIR}/bpf)
+
+function(bpf_object name)
+  set(src ${BPF_SOURCE_DIR}/${name}.bpf.c)
+  set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
+  set(skel_dir ${CMAKE_CURRENT_BINARY_DIR}/skel)
+  set(skel ${skel_dir}/${name}.skel.h)
+  file(GLOB deps ${BPF_SOURCE_DIR}/*.h ${BPF_SOURCE_DIR}/lib/*.h)
+  add_custom_command(
+    OUTPUT ${obj}
+    COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${BPF_ARCH}
+            -I${BPF_SOURCE_DIR}/include/${BPF_ARCH} -I${BPF_SOURCE_DIR}
+            -c ${src} -o ${obj}
+    DEPENDS ${src} ${deps}
+    COMMENT "BPF ${name}.bpf.c"
+    VERBATIM)
+  add_custom_command(
+    OUTPUT ${skel}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${skel_dir}
+    COMMAND sh -c "${BPFTOOL} gen skeleton ${obj} name ${name}_bpf > ${skel}.tmp && mv ${skel}.tmp ${skel}"
+    DEPENDS ${obj}
+    COMMENT "skeleton ${name}.skel.h"
+    VERBATIM)
+  add_custom_target(${name}_skel_gen DEPENDS ${skel})
+  add_library(${name}_skel INTERFACE)
+  add_dependencies(${name}_skel ${name}_skel_gen)
+  target_include_directories(${name}_skel INTERFACE ${skel_dir} ${BPF_SOURCE_DIR})
+endfunction()

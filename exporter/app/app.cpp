@@ -1,0 +1,152 @@
+#include "app/app.h"
+
+#include <bpf/libbpf.h>
+#include <signal.h>
+
+#include <cstdarg>
+#include <iostream>
+#include <sstream>
+
+#include "app/log.h"
+#include "app/options.h"
+#include "collectors/drops_collector.h"
+#include "http/server.h"
+#include "net/link_watcher.h"
+#include "version.h"
+
+namespace vnet::app {
+namespace {
+
+// libbpf explains refused programs at length; that is only wanted when debugging, since a
+// refused alternative is expected on older kernels and reported once by the exporter itself.
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (GetLevel() != Level::kDebug || level == LIBBPF_DEBUG) return 0;
+  return std::vfprintf(stderr, fmt, args);
+}
+
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+Level ParseLevel(const std::string& s) {
+  if (s == "debug") return Level::kDebug;
+  if (s == "warn") return Level::kWarn;
+  if (s == "error") return Level::kError;
+  return Level::kInfo;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<collectors::Collector>> MakeCollectors(const config::Config& cfg, net::LinkSource& links) {
+  std::vector<std::unique_ptr<collectors::Collector>> out;
+  if (cfg.drops.enabled) out.push_back(collectors::DropsCollector::Attach(cfg, links));
+  return out;
+}
+
+std::string LandingPage(const collectors::ExporterCollector& exporter, const std::string& telemetry_path) {
+  std::ostringstream os;
+  os << "<!DOCTYPE html>\n<html><head><title>vnet_exporter</title></head><body>\n"
+     << "<h1>vnet_exporter " << kVersion << "</h1>\n"
+     << "<p><a href=\"" << Escape(telemetry_path) << "\">Metrics</a></p>\n"
+     << "<h2>Probes</h2>\n<table border=\"1\" cellpadding=\"4\">\n"
+     << "<tr><th>collector</th><th>probe</th><th>attach type</th><th>state</th></tr>\n";
+  for (const auto& c : exporter.collectors()) {
+    for (const auto& p : c->Probes()) {
+      os << "<tr><td>" << Escape(c->Name()) << "</td><td>" << Escape(p.probe) << "</td><td>"
+         << Escape(p.attach_type) << "</td><td>" << (p.attached ? "attached" : "not attached: " + Escape(p.error))
+         << "</td></tr>\n";
+    }
+  }
+  os << "</table>\n</body></html>\n";
+  return os.str();
+}
+
+int Main(int argc, char** argv) {
+  Options opts;
+  try {
+    opts = ParseOptions(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const UsageError& e) {
+    std::cerr << "vnet_exporter: " << e.what() << "\n\n" << Usage();
+    return 2;
+  }
+  if (opts.help) {
+    std::cout << Usage();
+    return 0;
+  }
+  if (opts.version) {
+    std::cout << "vnet_exporter " << kVersion << "\n";
+    return 0;
+  }
+  SetLevel(ParseLevel(opts.log_level));
+  libbpf_set_print(LibbpfPrint);
+
+  config::Config cfg;
+  try {
+    cfg = opts.config_file.empty() ? config::Parse(std::string(config::DefaultText()), "<built-in config>")
+                                   : config::Load(opts.config_file);
+  } catch (const config::Error& e) {
+    Log(Level::kError, std::string("configuration: ") + e.what());
+    return 1;
+  }
+  if (!opts.btf_path.empty()) cfg.btf_path = opts.btf_path;
+
+  // The one thing no collector can do without; anything short of it is reported per probe.
+  if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr) != 1) {
+    Log(Level::kError, "cannot load BPF programs: run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
+    return 1;
+  }
+
+  // Signals are waited for by the main thread; block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  net::SystemLinks links;
+  collectors::ExporterCollector exporter(MakeCollectors(cfg, links));
+  bool all_attached = true;
+  for (const auto& c : exporter.collectors()) {
+    for (const auto& p : c->Probes()) {
+      all_attached = all_attached && p.attached;
+      if (p.attached) {
+        Log(Level::kInfo, "collector " + c->Name() + ": " + p.probe + " attached (" + p.attach_type + ")");
+      } else {
+        Log(Level::kWarn, "collector " + c->Name() + ": " + p.probe + " not attached: " + p.error);
+      }
+    }
+  }
+  if (opts.config_check) {
+    std::cout << (all_attached ? "configuration valid, all probes attached\n"
+                               : "configuration valid, some probes did not attach (see above)\n");
+    return all_attached ? 0 : 1;
+  }
+
+  try {
+    net::LinkWatcher watcher([&](uint32_t ifindex, const std::string& name, bool deleted) {
+      for (const auto& c : exporter.collectors()) c->OnLink(ifindex, name, deleted);
+    });
+    http::Server server(opts.listen_address, opts.telemetry_path, exporter,
+                        [&] { return LandingPage(exporter, opts.telemetry_path); });
+    Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    Log(Level::kInfo, std::string("shutting down on ") + strsignal(sig));
+  } catch (const std::exception& e) {
+    Log(Level::kError, e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace vnet::app

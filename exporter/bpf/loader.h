@@ -1,0 +1,76 @@
+// Loads a skeleton with the first of its alternative programs that the kernel accepts.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vnet::bpf {
+
+using LinkPtr = std::unique_ptr<struct bpf_link, decltype(&bpf_link__destroy)>;
+
+template <class Skel>
+struct SkelOps {
+  Skel* (*open)(const struct bpf_object_open_opts*);
+  int (*load)(Skel*);
+  void (*destroy)(Skel*);
+};
+
+template <class Skel>
+struct Alternative {
+  std::string attach_type;
+  std::function<struct bpf_program*(Skel*)> program;
+};
+
+template <class Skel>
+struct Loaded {
+  std::unique_ptr<Skel, void (*)(Skel*)> skel{nullptr, nullptr};
+  LinkPtr link{nullptr, bpf_link__destroy};  // destroyed before skel (declared after it)
+  std::string attach_type;
+  std::string error;  // every alternative's failure, when none attached
+  struct bpf_program* program = nullptr;
+};
+
+// Opens the skeleton once per alternative, autoloads only that alternative's program, lets
+// `configure` set rodata and map sizes, loads and attaches. The first that attaches wins;
+// a failed load cannot be retried on the same object, hence a fresh open each time.
+template <class Skel>
+Loaded<Skel> LoadFirst(const SkelOps<Skel>& ops, const std::string& btf_path,
+                       const std::vector<Alternative<Skel>>& alts, const std::function<void(Skel*)>& configure) {
+  LIBBPF_OPTS(bpf_object_open_opts, opts);
+  if (!btf_path.empty()) opts.btf_custom_path = btf_path.c_str();
+  Loaded<Skel> out;
+  for (const auto& alt : alts) {
+    std::unique_ptr<Skel, void (*)(Skel*)> skel(ops.open(&opts), ops.destroy);
+    if (!skel) {
+      out.error += alt.attach_type + ": open: " + std::strerror(errno) + "; ";
+      continue;
+    }
+    for (const auto& other : alts) bpf_program__set_autoload(other.program(skel.get()), &other == &alt);
+    configure(skel.get());
+    if (int err = ops.load(skel.get())) {
+      out.error += alt.attach_type + ": load: " + std::strerror(-err) + "; ";
+      continue;
+    }
+    struct bpf_program* prog = alt.program(skel.get());
+    LinkPtr link(bpf_program__attach(prog), bpf_link__destroy);
+    if (!link) {
+      out.error += alt.attach_type + ": attach: " + std::strerror(errno) + "; ";
+      continue;
+    }
+    out.skel = std::move(skel);
+    out.link = std::move(link);
+    out.attach_type = alt.attach_type;
+    out.program = prog;
+    out.error.clear();
+    return out;
+  }
+  if (out.error.size() >= 2) out.error.resize(out.error.size() - 2);
+  return out;
+}
+
+}  // namespace vnet::bpf

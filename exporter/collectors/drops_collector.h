@@ -1,0 +1,76 @@
+// vnet_drops_total / vnet_dropped_bytes_total from bpf/drops.bpf.c.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "bpf/drop_reasons.h"
+#include "bpf/kallsyms.h"
+#include "bpf/table.h"
+#include "collectors/collector.h"
+#include "config/config.h"
+#include "net/devices.h"
+
+extern "C" {
+#include <linux/types.h>
+
+#include "drops.h"
+}
+
+namespace vnet::collectors {
+
+class DropsCollector : public Collector {
+ public:
+  using Table = bpf::CounterTable<drop_key, drop_value>;
+
+  // What the collector reads; from the loaded probe (Attach) or fixed contents in tests.
+  struct Sources {
+    std::unique_ptr<Table> table;          // empty when the probe is not attached
+    std::function<uint64_t()> map_full;    // DROP_STAT_MAP_FULL
+    std::vector<ProbeStatus> probes;
+    std::vector<ProgramRef> programs;
+    std::shared_ptr<void> owner;           // keeps the BPF objects alive
+  };
+
+  DropsCollector(Sources sources, std::unique_ptr<bpf::DropReasons> reasons, std::unique_ptr<bpf::Kallsyms> syms,
+                 net::LinkSource& links, const config::Config& cfg);
+
+  // Loads and attaches the probe: tp_btf, else raw_tp. When neither attaches (or there is no
+  // kernel BTF) the collector still exists and reports the probe as not attached.
+  static std::unique_ptr<DropsCollector> Attach(const config::Config& cfg, net::LinkSource& links);
+
+  const std::string& Name() const override;
+  std::vector<ProbeStatus> Probes() const override { return sources_.probes; }
+  std::vector<MapStatus> Maps() const override;
+  std::vector<ProgramRef> Programs() const override { return sources_.programs; }
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
+
+ private:
+  // Labels in exposition order: device, netns, reason, location, protocol.
+  using SeriesKey = std::array<std::string, 5>;
+  struct Retired {
+    drop_value value;
+    net::DeviceTracker::Clock::time_point until;
+  };
+
+  // Moves what the kernel counted for `id` into retired_ under `labels` and clears it in the map.
+  void Retire(const std::vector<std::pair<drop_key, drop_value>>& entries, net::DeviceId id,
+              const net::DeviceLabels& labels, net::DeviceTracker::Clock::time_point now) const;
+  SeriesKey Labels(const drop_key& k, const net::DeviceLabels& dev) const;
+
+  Sources sources_;
+  std::unique_ptr<bpf::DropReasons> reasons_;
+  std::unique_ptr<bpf::Kallsyms> syms_;
+  config::Devices devices_;
+  mutable std::mutex mu_;
+  mutable net::DeviceTracker tracker_;
+  mutable std::map<SeriesKey, Retired> retired_;
+  mutable uint64_t entries_ = 0;
+};
+
+}  // namespace vnet::collectors

@@ -1,0 +1,100 @@
+#include "collectors/exporter_collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf_version.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "app/log.h"
+#include "metrics/family.h"
+#include "version.h"
+
+namespace vnet::collectors {
+
+using prometheus::MetricType;
+
+ExporterCollector::ExporterCollector(std::vector<std::unique_ptr<Collector>> collectors, std::string bpf_stats_sysctl)
+    : collectors_(std::move(collectors)), bpf_stats_sysctl_(std::move(bpf_stats_sysctl)) {}
+
+std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
+  std::lock_guard lock(mu_);
+  std::vector<prometheus::MetricFamily> out;
+
+  auto duration = metrics::Family("vnet_exporter_collector_scrape_duration_seconds",
+                                  "Time a collector took to read its maps and build its metrics.", MetricType::Gauge);
+  auto success = metrics::Family("vnet_exporter_collector_success",
+                                 "1 when the collector's last scrape succeeded.", MetricType::Gauge);
+  for (const auto& c : collectors_) {
+    auto start = std::chrono::steady_clock::now();
+    bool ok = true;
+    try {
+      auto families = c->Collect();
+      out.insert(out.end(), std::make_move_iterator(families.begin()), std::make_move_iterator(families.end()));
+    } catch (const std::exception& e) {
+      ok = false;
+      app::Log(app::Level::kError, "collector " + c->Name() + ": " + e.what());
+    }
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics::AddGauge(duration, {{"collector", c->Name()}}, took.count());
+    metrics::AddGauge(success, {{"collector", c->Name()}}, ok ? 1 : 0);
+  }
+  out.push_back(std::move(duration));
+  out.push_back(std::move(success));
+
+  auto build = metrics::Family("vnet_exporter_build_info", "Version of the exporter and of the libbpf it was built with.",
+                               MetricType::Gauge);
+  metrics::AddGauge(build,
+                    {{"version", kVersion},
+                     {"libbpf", std::to_string(LIBBPF_MAJOR_VERSION) + "." + std::to_string(LIBBPF_MINOR_VERSION)}},
+                    1);
+  out.push_back(std::move(build));
+
+  auto attached = metrics::Family("vnet_exporter_probe_attached",
+                                  "1 when the probe is attached, 0 when its hook is missing or was refused.",
+                                  MetricType::Gauge);
+  auto entries = metrics::Family("vnet_exporter_map_entries", "Entries in a BPF map at the last scrape.", MetricType::Gauge);
+  auto capacity = metrics::Family("vnet_exporter_map_capacity", "Maximum entries of a BPF map.", MetricType::Gauge);
+  auto failures = metrics::Family("vnet_exporter_map_update_failures_total",
+                                  "Inserts a BPF map refused because it was full: events not counted.",
+                                  MetricType::Counter);
+  for (const auto& c : collectors_) {
+    for (const auto& p : c->Probes()) {
+      metrics::AddGauge(attached, {{"collector", c->Name()}, {"probe", p.probe}, {"attach_type", p.attach_type}},
+                        p.attached ? 1 : 0);
+    }
+    for (const auto& m : c->Maps()) {
+      metrics::Labels l{{"collector", c->Name()}, {"map", m.map}};
+      metrics::AddGauge(entries, l, static_cast<double>(m.entries));
+      metrics::AddGauge(capacity, l, static_cast<double>(m.capacity));
+      metrics::AddCounter(failures, l, static_cast<double>(m.update_failures));
+    }
+  }
+  for (auto* f : {&attached, &entries, &capacity, &failures}) out.push_back(std::move(*f));
+
+  // Run counts and times exist only while kernel.bpf_stats_enabled=1 (it costs a clock read
+  // per program run, so it is the operator's choice).
+  std::ifstream sysctl(bpf_stats_sysctl_);
+  int enabled = 0;
+  if (sysctl >> enabled && enabled == 1) {
+    auto runs = metrics::Family("vnet_exporter_bpf_program_runs_total",
+                                "Times a BPF program ran (kernel.bpf_stats_enabled=1).", MetricType::Counter);
+    auto time = metrics::Family("vnet_exporter_bpf_program_run_seconds_total",
+                                "Time spent running a BPF program (kernel.bpf_stats_enabled=1).", MetricType::Counter);
+    for (const auto& c : collectors_) {
+      for (const auto& p : c->Programs()) {
+        struct bpf_prog_info info = {};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(p.fd, &info, &len) != 0) continue;
+        metrics::Labels l{{"collector", c->Name()}, {"program", p.program}};
+        metrics::AddCounter(runs, l, static_cast<double>(info.run_cnt));
+        metrics::AddCounter(time, l, static_cast<double>(info.run_time_ns) / 1e9);
+      }
+    }
+    out.push_back(std::move(runs));
+    out.push_back(std::move(time));
+  }
+  return out;
+}
+
+}  // namespace vnet::collectors

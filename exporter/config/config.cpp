@@ -1,0 +1,167 @@
+#include "config/config.h"
+
+#include <fnmatch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace vnet::config {
+namespace {
+
+// Walks a YAML document keeping the file name and the dotted key path for error messages.
+class Reader {
+ public:
+  Reader(std::string file, YAML::Node node, std::string path)
+      : file_(std::move(file)), node_(std::move(node)), path_(std::move(path)) {}
+
+  [[noreturn]] void Fail(const std::string& what) const {
+    std::ostringstream os;
+    os << file_;
+    if (node_.Mark().line >= 0) os << ":" << node_.Mark().line + 1;
+    os << ": " << (path_.empty() ? "(top level)" : path_) << ": " << what;
+    throw Error(os.str());
+  }
+
+  // A mapping whose keys must all be in `allowed`; a null node counts as an empty mapping.
+  void ExpectMap(const std::set<std::string>& allowed) const {
+    if (node_.IsNull()) return;
+    if (!node_.IsMap()) Fail("expected a mapping");
+    for (const auto& kv : node_) {
+      std::string key = kv.first.as<std::string>();
+      if (!allowed.count(key)) {
+        Reader(file_, kv.first, Join(key)).Fail("unknown key");
+      }
+    }
+  }
+
+  // The child `key`, or an undefined-but-safe reader when absent.
+  std::optional<Reader> Child(const std::string& key) const {
+    if (!node_.IsMap() || !node_[key]) return std::nullopt;
+    return Reader(file_, node_[key], Join(key));
+  }
+
+  bool Bool() const {
+    bool v;
+    if (!node_.IsScalar() || !YAML::convert<bool>::decode(node_, v)) Fail("expected true or false");
+    return v;
+  }
+
+  uint64_t Uint(uint64_t min, uint64_t max) const {
+    if (!node_.IsScalar()) Fail("expected an integer");
+    const std::string& s = node_.Scalar();
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) {
+      Fail("expected an integer, got \"" + s + "\"");
+    }
+    uint64_t v;
+    try {
+      v = std::stoull(s);
+    } catch (const std::exception&) {
+      Fail("integer out of range: " + s);
+    }
+    if (v < min || v > max) {
+      Fail("must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
+    }
+    return v;
+  }
+
+  std::string String() const {
+    if (!node_.IsScalar()) Fail("expected a string");
+    return node_.Scalar();
+  }
+
+  std::vector<std::string> StringList() const {
+    if (node_.IsNull()) return {};
+    if (!node_.IsSequence()) Fail("expected a list of strings");
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < node_.size(); i++) {
+      Reader item(file_, node_[i], path_ + "[" + std::to_string(i) + "]");
+      std::string s = item.String();
+      if (s.empty()) item.Fail("empty pattern");
+      out.push_back(s);
+    }
+    return out;
+  }
+
+  // Prometheus-style duration: a whole number followed by s, m or h ("30s", "5m", "1h").
+  std::chrono::seconds Duration() const {
+    std::string s = String();
+    std::size_t digits = s.find_first_not_of("0123456789");
+    if (digits == 0 || digits == std::string::npos || digits + 1 != s.size()) {
+      Fail("expected a duration such as 30s, 5m or 1h, got \"" + s + "\"");
+    }
+    uint64_t n = std::stoull(s.substr(0, digits));
+    switch (s[digits]) {
+      case 's': return std::chrono::seconds(n);
+      case 'm': return std::chrono::minutes(n);
+      case 'h': return std::chrono::hours(n);
+    }
+    Fail("unknown duration unit in \"" + s + "\" (use s, m or h)");
+  }
+
+ private:
+  std::string Join(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  std::string file_;
+  YAML::Node node_;
+  std::string path_;
+};
+
+void ParseDevices(const Reader& r, Devices& d) {
+  r.ExpectMap({"include", "exclude", "grace_period"});
+  if (auto c = r.Child("include")) d.include = c->StringList();
+  if (auto c = r.Child("exclude")) d.exclude = c->StringList();
+  if (auto c = r.Child("grace_period")) d.grace_period = c->Duration();
+}
+
+void ParseCollectors(const Reader& r, Config& cfg) {
+  r.ExpectMap({"drops"});
+  if (auto drops = r.Child("drops")) {
+    drops->ExpectMap({"enabled", "max_entries"});
+    if (auto c = drops->Child("enabled")) cfg.drops.enabled = c->Bool();
+    if (auto c = drops->Child("max_entries")) cfg.drops.max_entries = c->Uint(64, 1u << 22);
+  }
+}
+
+}  // namespace
+
+bool Devices::Selected(const std::string& name) const {
+  auto matches = [&](const std::vector<std::string>& globs) {
+    for (const auto& g : globs) {
+      if (fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+    }
+    return false;
+  };
+  return matches(include) && !matches(exclude);
+}
+
+Config Parse(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  Config cfg;
+  Reader top(file, root, "");
+  top.ExpectMap({"bpf", "devices", "collectors"});
+  if (auto bpf = top.Child("bpf")) {
+    bpf->ExpectMap({"btf_path"});
+    if (auto c = bpf->Child("btf_path")) cfg.btf_path = c->String();
+  }
+  if (auto d = top.Child("devices")) ParseDevices(*d, cfg.devices);
+  if (auto c = top.Child("collectors")) ParseCollectors(*c, cfg);
+  return cfg;
+}
+
+Config Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot read the configuration file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Parse(ss.str(), path);
+}
+
+}  // namespace vnet::config

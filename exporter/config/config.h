@@ -1,0 +1,46 @@
+// Exporter configuration: parsed strictly from YAML, every error names file, line and key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vnet::config {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Devices {
+  std::vector<std::string> include{"*"};  // shell globs matched against the interface name
+  std::vector<std::string> exclude;
+  std::chrono::seconds grace_period{std::chrono::minutes(5)};
+
+  // True when a device of this name is reported.
+  bool Selected(const std::string& name) const;
+};
+
+struct DropsCollector {
+  bool enabled = true;
+  uint32_t max_entries = 16384;
+};
+
+struct Config {
+  std::string btf_path;  // empty: the running kernel's /sys/kernel/btf/vmlinux
+  Devices devices;
+  DropsCollector drops;
+};
+
+// The default configuration, embedded in the binary (config/vnet_exporter.yaml).
+std::string_view DefaultText();
+
+// Parses `text`; `file` is only used in error messages.
+Config Parse(const std::string& text, const std::string& file);
+
+// Reads and parses a file.
+Config Load(const std::string& path);
+
+}  // namespace vnet::config

@@ -1,0 +1,76 @@
+#include "http/server.h"
+
+#include <civetweb.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace vnet::http {
+namespace {
+
+// civetweb wants "port", "ip:port" or "[ip6]:port"; Prometheus style ":port" means all addresses.
+std::string CivetPorts(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size()) {
+    throw std::invalid_argument("--web.listen-address: expected host:port, got \"" + listen + "\"");
+  }
+  std::string port = listen.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoul(port) > 65535) {
+    throw std::invalid_argument("--web.listen-address: invalid port in \"" + listen + "\"");
+  }
+  return colon == 0 ? port : listen;
+}
+
+void Reply(struct mg_connection* conn, int status, const char* type, const std::string& body) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+            status, status == 200 ? "OK" : "Internal Server Error", type, body.size());
+  mg_write(conn, body.data(), body.size());
+}
+
+}  // namespace
+
+Server::Server(const std::string& listen_address, std::string telemetry_path, const prometheus::Collectable& metrics,
+               std::function<std::string()> landing_page)
+    : telemetry_path_(std::move(telemetry_path)), metrics_(metrics), landing_page_(std::move(landing_page)) {
+  std::string ports = CivetPorts(listen_address);
+  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "4", nullptr};
+  mg_init_library(0);
+  struct mg_callbacks callbacks = {};
+  ctx_ = mg_start(&callbacks, nullptr, options);
+  if (!ctx_) throw std::runtime_error("cannot listen on " + listen_address);
+  mg_set_request_handler(ctx_, telemetry_path_.c_str(), HandleMetrics, this);
+  mg_set_request_handler(ctx_, "/$", HandleLanding, this);
+}
+
+Server::~Server() {
+  mg_stop(ctx_);
+  mg_exit_library();
+}
+
+uint16_t Server::port() const {
+  struct mg_server_port ports[4];
+  int n = mg_get_server_ports(ctx_, 4, ports);
+  return n > 0 ? static_cast<uint16_t>(ports[0].port) : 0;
+}
+
+int Server::HandleMetrics(struct mg_connection* conn, void* self) {
+  auto* s = static_cast<Server*>(self);
+  try {
+    std::ostringstream os;
+    prometheus::TextSerializer().Serialize(os, s->metrics_.Collect());
+    Reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", os.str());
+  } catch (const std::exception& e) {
+    Reply(conn, 500, "text/plain; charset=utf-8", std::string("scrape failed: ") + e.what() + "\n");
+  }
+  return 200;
+}
+
+int Server::HandleLanding(struct mg_connection* conn, void* self) {
+  auto* s = static_cast<Server*>(self);
+  Reply(conn, 200, "text/html; charset=utf-8", s->landing_page_());
+  return 200;
+}
+
+}  // namespace vnet::http

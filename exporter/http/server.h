@@ -1,0 +1,37 @@
+// HTTP front: the telemetry path serves the exposition text, / a landing page.
+#pragma once
+
+#include <prometheus/collectable.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+struct mg_context;
+struct mg_connection;
+
+namespace vnet::http {
+
+class Server {
+ public:
+  // `listen_address` is host:port as for Prometheus exporters (":9748", "127.0.0.1:0",
+  // "[::1]:9748"); port 0 picks a free port, see port(). Throws when it cannot listen.
+  Server(const std::string& listen_address, std::string telemetry_path, const prometheus::Collectable& metrics,
+         std::function<std::string()> landing_page);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  uint16_t port() const;
+
+ private:
+  static int HandleMetrics(struct mg_connection* conn, void* self);
+  static int HandleLanding(struct mg_connection* conn, void* self);
+
+  std::string telemetry_path_;
+  const prometheus::Collectable& metrics_;
+  std::function<std::string()> landing_page_;
+  struct mg_context* ctx_ = nullptr;
+};
+
+}  // namespace vnet::http
