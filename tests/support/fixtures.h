@@ -1,0 +1,97 @@
+// Fixed inputs for unit tests: BTF blobs built with libbpf, kallsyms files, device tables.
+#pragma once
+
+#include <bpf/btf.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "net/devices.h"
+
+namespace vnet::testing {
+
+// A directory under /tmp removed with its contents at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "vnet_test.XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+  std::string Write(const std::string& name, const std::string& text) const {
+    std::filesystem::path p = path_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+using EnumValues = std::vector<std::pair<std::string, int64_t>>;
+
+inline void WriteRaw(const struct btf* btf, const std::string& path) {
+  uint32_t size = 0;
+  const void* data = btf__raw_data(btf, &size);
+  std::ofstream(path, std::ios::binary).write(static_cast<const char*>(data), size);
+}
+
+// A kernel BTF with `enum skb_drop_reason` and the kfree_skb tracepoint prototype
+// (void *ctx, skb, location[, reason]).
+inline void WriteKernelBtf(const std::string& path, const EnumValues& reasons, bool tracepoint_has_reason) {
+  struct btf* btf = btf__new_empty();
+  int e = btf__add_enum(btf, "skb_drop_reason", 4);
+  for (const auto& [name, v] : reasons) btf__add_enum_value(btf, name.c_str(), v);
+  int void_ptr = btf__add_ptr(btf, 0);
+  int proto = btf__add_func_proto(btf, 0);
+  btf__add_func_param(btf, "", void_ptr);
+  btf__add_func_param(btf, "skb", void_ptr);
+  btf__add_func_param(btf, "location", void_ptr);
+  if (tracepoint_has_reason) btf__add_func_param(btf, "reason", e);
+  btf__add_typedef(btf, "btf_trace_kfree_skb", btf__add_ptr(btf, proto));
+  WriteRaw(btf, path);
+  btf__free(btf);
+}
+
+// A module's split BTF on top of `kernel` holding one enum.
+inline void WriteModuleBtf(const std::string& path, const std::string& kernel, const std::string& enum_name,
+                           const EnumValues& values) {
+  struct btf* base = btf__parse(kernel.c_str(), nullptr);
+  struct btf* btf = btf__new_empty_split(base);
+  btf__add_enum(btf, enum_name.c_str(), 4);
+  for (const auto& [name, v] : values) btf__add_enum_value(btf, name.c_str(), v);
+  WriteRaw(btf, path);
+  btf__free(btf);
+  btf__free(base);
+}
+
+// Device tables by namespace inode; a namespace missing from `tables` is gone.
+class FakeLinks : public net::LinkSource {
+ public:
+  static constexpr uint32_t kOwn = 4026531840;
+
+  std::map<uint32_t, std::map<uint32_t, std::string>> tables{{kOwn, {}}};
+  std::map<uint32_t, std::string> names;
+
+  std::optional<std::map<uint32_t, std::string>> Links(uint32_t netns) override {
+    auto t = tables.find(netns);
+    if (t == tables.end()) return std::nullopt;
+    return t->second;
+  }
+  std::string NetnsLabel(uint32_t netns) override {
+    if (netns == kOwn) return "";
+    auto n = names.find(netns);
+    return n == names.end() ? std::to_string(netns) : n->second;
+  }
+  uint32_t OwnNetns() const override { return kOwn; }
+};
+
+}  // namespace vnet::testing

@@ -1,0 +1,130 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "../support/fixtures.h"
+
+namespace vnet::config {
+namespace {
+
+std::string ErrorOf(const std::string& text) {
+  try {
+    Parse(text, "test.yaml");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, EmbeddedDefaultIsValidAndMatchesBuiltInValues) {
+  Config c = Parse(std::string(DefaultText()), "default");
+  EXPECT_TRUE(c.drops.enabled);
+  EXPECT_EQ(c.drops.max_entries, 16384u);
+  EXPECT_EQ(c.devices.include, std::vector<std::string>{"*"});
+  EXPECT_TRUE(c.devices.exclude.empty());
+  EXPECT_EQ(c.devices.grace_period, std::chrono::minutes(5));
+  EXPECT_EQ(c.btf_path, "");
+}
+
+TEST(Config, EmptyDocumentGivesDefaults) {
+  Config c = Parse("", "empty.yaml");
+  EXPECT_TRUE(c.drops.enabled);
+  EXPECT_EQ(c.devices.grace_period, std::chrono::minutes(5));
+}
+
+TEST(Config, ReadsEveryKey) {
+  Config c = Parse(R"(
+bpf:
+  btf_path: /boot/vmlinux.btf
+devices:
+  include: ["vnet*", "tap*"]
+  exclude: [vnet0]
+  grace_period: 30s
+collectors:
+  drops:
+    enabled: false
+    max_entries: 1024
+)",
+                   "t.yaml");
+  EXPECT_EQ(c.btf_path, "/boot/vmlinux.btf");
+  EXPECT_EQ(c.devices.include, (std::vector<std::string>{"vnet*", "tap*"}));
+  EXPECT_EQ(c.devices.exclude, std::vector<std::string>{"vnet0"});
+  EXPECT_EQ(c.devices.grace_period, std::chrono::seconds(30));
+  EXPECT_FALSE(c.drops.enabled);
+  EXPECT_EQ(c.drops.max_entries, 1024u);
+}
+
+TEST(Config, DurationsInHours) {
+  EXPECT_EQ(Parse("devices: {grace_period: 2h}", "t").devices.grace_period, std::chrono::hours(2));
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKey) {
+  EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    enabled: true\n    max_entrys: 10\n"),
+            "test.yaml:4: collectors.drops.max_entrys: unknown key");
+  EXPECT_EQ(ErrorOf("colectors: {}\n"), "test.yaml:1: colectors: unknown key");
+}
+
+TEST(Config, WrongTypes) {
+  EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    enabled: maybe\n"),
+            "test.yaml:3: collectors.drops.enabled: expected true or false");
+  EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    max_entries: lots\n"),
+            "test.yaml:3: collectors.drops.max_entries: expected an integer, got \"lots\"");
+  EXPECT_EQ(ErrorOf("devices:\n  include: vnet*\n"), "test.yaml:2: devices.include: expected a list of strings");
+  EXPECT_EQ(ErrorOf("devices:\n  include: [[a]]\n"), "test.yaml:2: devices.include[0]: expected a string");
+  EXPECT_EQ(ErrorOf("devices: [a]\n"), "test.yaml:1: devices: expected a mapping");
+  EXPECT_EQ(ErrorOf("- a\n"), "test.yaml:1: (top level): expected a mapping");
+}
+
+TEST(Config, InvalidValues) {
+  EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    max_entries: 10\n"),
+            "test.yaml:3: collectors.drops.max_entries: must be between 64 and 4194304, got 10");
+  EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    max_entries: -5\n"),
+            "test.yaml:3: collectors.drops.max_entries: expected an integer, got \"-5\"");
+  EXPECT_EQ(ErrorOf("devices:\n  grace_period: 5 minutes\n"),
+            "test.yaml:2: devices.grace_period: expected a duration such as 30s, 5m or 1h, got \"5 minutes\"");
+  EXPECT_EQ(ErrorOf("devices:\n  grace_period: 5d\n"),
+            "test.yaml:2: devices.grace_period: unknown duration unit in \"5d\" (use s, m or h)");
+  EXPECT_EQ(ErrorOf("devices:\n  exclude: [\"\"]\n"), "test.yaml:2: devices.exclude[0]: empty pattern");
+}
+
+TEST(Config, InvalidYamlNamesLine) {
+  EXPECT_EQ(ErrorOf("devices:\n  include: [a\n"), "test.yaml:3: invalid YAML: end of sequence flow not found");
+}
+
+TEST(Config, LoadNamesUnreadableFile) {
+  EXPECT_THROW(Load("/nonexistent/vnet.yaml"), Error);
+  try {
+    Load("/nonexistent/vnet.yaml");
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "/nonexistent/vnet.yaml: cannot read the configuration file");
+  }
+}
+
+TEST(Config, LoadReadsFile) {
+  testing::TempDir dir;
+  std::string path = dir.Write("c.yaml", "collectors: {drops: {max_entries: 128}}\n");
+  EXPECT_EQ(Load(path).drops.max_entries, 128u);
+  std::string bad = dir.Write("bad.yaml", "bpf:\n  btf: x\n");
+  try {
+    Load(bad);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), bad + ":2: bpf.btf: unknown key");
+  }
+}
+
+TEST(Config, DeviceSelection) {
+  Devices d;
+  d.include = {"vnet*", "tap?"};
+  d.exclude = {"vnet9*"};
+  EXPECT_TRUE(d.Selected("vnet0"));
+  EXPECT_TRUE(d.Selected("tap1"));
+  EXPECT_FALSE(d.Selected("tap12"));
+  EXPECT_FALSE(d.Selected("vnet91"));
+  EXPECT_FALSE(d.Selected("eth0"));
+  EXPECT_FALSE(d.Selected(""));
+  EXPECT_TRUE(Devices{}.Selected(""));  // the default "*" also keeps drops without a device
+}
+
+}  // namespace
+}  // namespace vnet::config
