@@ -1,0 +1,76 @@
+// Root test harness: network namespaces, veth, bridge and tap devices that a test creates and
+// removes, traffic made inside them, and the kernel's own counters for cross-checks.
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vnet::testing {
+
+// Runs a shell command; throws with its output when it fails.
+std::string Sh(const std::string& cmd);
+
+// A prefix unique to this test process, for the names of everything it creates.
+std::string Prefix();
+
+bool IsRoot();
+
+class Netns {
+ public:
+  explicit Netns(std::string name);  // `ip netns add`, lo up, IPv6 off (no router solicitations)
+  ~Netns();                          // `ip netns del`: removes every device inside too
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Runs `fn` on a thread that has entered this namespace.
+  void Run(const std::function<void()>& fn) const;
+  std::string Sh(const std::string& cmd) const;  // `ip netns exec <name> sh -c cmd`
+  uint32_t Inode() const;
+  // A counter from /proc/net/snmp or /proc/net/netstat: Counter("Udp", "NoPorts").
+  uint64_t Counter(const std::string& group, const std::string& field) const;
+
+ private:
+  std::string name_;
+};
+
+// A tap opened through /dev/net/tun inside `ns`; the device lives as long as the fd.
+class Tap {
+ public:
+  Tap(const Netns* ns, const std::string& name);
+  ~Tap();
+  int fd() const { return fd_; }
+  void Write(const std::vector<uint8_t>& frame) const;
+
+ private:
+  int fd_ = -1;
+};
+
+// Sends `n` UDP datagrams from inside `ns` to dst:port.
+void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n);
+
+// An Ethernet frame carrying IPv4/UDP, checksums right unless `bad_ip_checksum`.
+std::vector<uint8_t> UdpFrame(const std::string& dst_mac, const std::string& src_mac, const std::string& src_ip,
+                              const std::string& dst_ip, bool bad_ip_checksum = false);
+
+// Sends a raw frame `n` times on `dev` (an AF_PACKET socket inside `ns`).
+void SendFrames(const Netns& ns, const std::string& dev, const std::vector<uint8_t>& frame, int n);
+
+std::string Mac(const Netns* ns, const std::string& dev);
+uint64_t LinkStat(const Netns* ns, const std::string& dev, const std::string& field);  // /sys/class/net/DEV/statistics
+
+// Polls `cond` until true or `limit` passes; true when it became true. Waits for the kernel to
+// finish work it does asynchronously (softirq), never a performance bound.
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+// The value of the series of `family` with exactly `labels`, 0 when absent.
+double Value(const std::vector<prometheus::MetricFamily>& families, const std::string& family,
+             const std::map<std::string, std::string>& labels);
+
+}  // namespace vnet::testing
