@@ -230,3 +230,54 @@ TEST_F(DropsTest, IfindexReusedBeforeAScrapeKeepsEachDevicesDrops) {
 
 }  // namespace
 }  // namespace vnet::testing
+
+namespace vnet::testing {
+namespace {
+
+// More distinct series than the map holds: the map stays at its capacity and every drop that
+// found no room is counted as an update failure, never silently lost.
+TEST(DropsMapFullTest, OverflowIsCountedAndVisible) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: creates network namespaces and loads BPF programs";
+  constexpr int kDevices = 70;
+  Netns ns(Prefix() + "-full");
+  std::string batch;
+  for (int i = 0; i < kDevices; i++) {
+    std::string d = "d" + std::to_string(i), e = "e" + std::to_string(i);
+    batch += "link add " + d + " type veth peer name " + e + "\nlink set " + d + " up\nlink set " + e + " up\n";
+  }
+  Sh("printf '" + batch + "' | ip -n " + ns.name() + " -batch -");
+
+  config::Config cfg;
+  cfg.drops.max_entries = 64;
+  net::SystemLinks links;
+  auto collector = collectors::DropsCollector::Attach(cfg, links);
+  ASSERT_TRUE(collector->Probes()[0].attached) << collector->Probes()[0].error;
+  collector->Collect();
+  uint64_t failures_before = collector->Maps()[0].update_failures;
+
+  auto frame = UdpFrame("02:00:00:00:00:99", "02:00:00:00:00:01", "192.0.2.1", "192.0.2.2");
+  for (int i = 0; i < kDevices; i++) SendFrames(ns, "e" + std::to_string(i), frame, 1);
+
+  double counted = 0;
+  uint64_t failures = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    auto families = collector->Collect();
+    counted = 0;
+    for (const auto& f : families) {
+      if (f.name != "vnet_drops_total") continue;
+      for (const auto& m : f.metric) {
+        if (m.label[1].value == ns.name() && m.label[0].value[0] == 'd') counted += m.counter.value;
+      }
+    }
+    failures = collector->Maps()[0].update_failures - failures_before;
+    return counted + failures >= kDevices;
+  }));
+  auto maps = collector->Maps();
+  EXPECT_EQ(maps[0].capacity, 64u);
+  EXPECT_EQ(maps[0].entries, 64u);
+  EXPECT_EQ(counted + failures, kDevices) << counted << " counted, " << failures << " refused";
+  EXPECT_GE(failures, static_cast<uint64_t>(kDevices - 64));
+}
+
+}  // namespace
+}  // namespace vnet::testing

@@ -1,0 +1,67 @@
+// The exporter's HTTP front with its real collectors: bound to 127.0.0.1:0, scraped, and the
+// exposition checked by promtool.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "../support/http.h"
+#include "../support/netns.h"
+#include "app/app.h"
+#include "http/server.h"
+
+namespace vnet::testing {
+namespace {
+
+TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
+  config::Config cfg = config::Parse(std::string(config::DefaultText()), "default");
+  net::SystemLinks links;
+  collectors::ExporterCollector exporter(app::MakeCollectors(cfg, links));
+  http::Server server("127.0.0.1:0", "/metrics", exporter, [&] { return app::LandingPage(exporter, "/metrics"); });
+  ASSERT_NE(server.port(), 0);
+
+  // One known drop so that vnet_drops_total has samples.
+  Netns ns(Prefix() + "-http");
+  SendUdp(ns, "127.0.0.1", 9, 3);
+
+  HttpResponse metrics;
+  ASSERT_TRUE(WaitFor([&] {
+    metrics = HttpGet(server.port(), "/metrics");
+    return metrics.body.find("vnet_drops_total{device=\"lo\",netns=\"" + ns.name() +
+                             "\",reason=\"NO_SOCKET\",location=\"__udp4_lib_rcv\",protocol=\"udp\"} 3\n") !=
+           std::string::npos;
+  })) << metrics.body;
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.headers.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << metrics.headers;
+  for (const char* line : {"vnet_exporter_build_info{version=\"", "vnet_exporter_collector_success{collector=\"drops\"} 1\n",
+                           "vnet_exporter_probe_attached{collector=\"drops\",probe=\"skb:kfree_skb\",attach_type=\"tp_btf\"} 1\n",
+                           "vnet_exporter_map_capacity{collector=\"drops\",map=\"drops\"} 16384\n",
+                           "vnet_exporter_map_update_failures_total{collector=\"drops\",map=\"drops\"} 0\n",
+                           "vnet_exporter_collector_scrape_duration_seconds{collector=\"drops\"} "}) {
+    EXPECT_NE(metrics.body.find(line), std::string::npos) << line;
+  }
+
+  std::string file = "/tmp/" + Prefix() + "-metrics.txt";
+  std::ofstream(file) << metrics.body;
+  std::string lint = Sh("promtool check metrics < " + file + "; echo rc=$?");
+  std::remove(file.c_str());
+  EXPECT_EQ(lint, "rc=0\n") << lint;
+
+  HttpResponse landing = HttpGet(server.port(), "/");
+  EXPECT_EQ(landing.status, 200);
+  EXPECT_NE(landing.body.find("<a href=\"/metrics\">"), std::string::npos);
+  EXPECT_NE(landing.body.find("<td>drops</td><td>skb:kfree_skb</td><td>tp_btf</td><td>attached</td>"),
+            std::string::npos)
+      << landing.body;
+  EXPECT_EQ(HttpGet(server.port(), "/nope").status, 404);
+}
+
+TEST(HttpTest, BadListenAddressIsRefused) {
+  collectors::ExporterCollector exporter({});
+  EXPECT_THROW(http::Server("127.0.0.1", "/metrics", exporter, [] { return ""; }), std::invalid_argument);
+  EXPECT_THROW(http::Server(":99999", "/metrics", exporter, [] { return ""; }), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace vnet::testing
