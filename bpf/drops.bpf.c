@@ -29,49 +29,74 @@ struct {
 	__type(value, __u64);
 } drop_stats SEC(".maps");
 
-static __always_inline int count_drop(struct sk_buff *skb, void *location, __u32 reason)
+static __always_inline bool consumed(__u32 reason)
 {
-	static const struct drop_value zero;
-	struct drop_key key = {};
-	struct drop_value *val;
-	struct net_device *dev;
-
 	/*
 	 * kfree_skb_reason() routes SKB_CONSUMED (6.1+) to skb:consume_skb, but the tracepoint
 	 * does not forbid it: keep consumed packets out whatever the caller did.
 	 */
-	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
-	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
-		return 0;
-
-	key.location = (__u64)location;
-	key.reason = reason;
-	key.protocol = skb_proto(skb);
-	dev = BPF_CORE_READ(skb, dev);
-	if (dev) {
-		key.ifindex = BPF_CORE_READ(dev, ifindex);
-		key.netns = dev_netns(dev);
-	}
-
-	val = lookup_or_init(&drops, &key, &zero, &drop_stats, DROP_STAT_MAP_FULL);
-	if (!val)
-		return 0;
-	val->packets++;
-	val->bytes += BPF_CORE_READ(skb, len);
-	return 0;
+	return bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
+	       reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED);
 }
 
-/* Preferred: typed arguments, lowest overhead (5.5+ with kernel BTF). */
+static __always_inline void count_drop(const struct drop_key *key, __u32 len)
+{
+	static const struct drop_value zero;
+	struct drop_value *val = lookup_or_init(&drops, key, &zero, &drop_stats, DROP_STAT_MAP_FULL);
+
+	if (!val)
+		return;
+	val->packets++;
+	val->bytes += len;
+}
+
+/*
+ * Preferred (5.5+ with kernel BTF): typed arguments whose fields are read as plain loads.
+ * The two programs differ only in how they read the skb: direct loads here cost about half
+ * of the probe reads raw_tp needs (bench/drops_bench).
+ */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(kfree_skb_btf, struct sk_buff *skb, void *location)
 {
 	/* ctx[2] is only read when it exists: the dead branch is pruned by the verifier. */
-	return count_drop(skb, location, has_reason ? (__u32)ctx[2] : 0);
+	__u32 reason = has_reason ? (__u32)ctx[2] : 0;
+	struct drop_key key = {};
+	struct net_device *dev;
+
+	if (consumed(reason))
+		return 0;
+	key.location = (__u64)location;
+	key.reason = reason;
+	key.protocol = skb_proto(skb->protocol, skb->head, skb->network_header);
+	dev = skb->dev;
+	if (dev) {
+		/* ifindexes are per network namespace: the namespace inode makes a device unique. */
+		key.ifindex = dev->ifindex;
+		key.netns = dev->nd_net.net->ns.inum;
+	}
+	count_drop(&key, skb->len);
+	return 0;
 }
 
-/* Fallback when tp_btf cannot attach: same arguments through the raw tracepoint (4.17+). */
+/* Fallback when tp_btf cannot attach: the same arguments as untyped raw tracepoint (4.17+). */
 SEC("raw_tp/kfree_skb")
 int BPF_PROG(kfree_skb_raw, struct sk_buff *skb, void *location)
 {
-	return count_drop(skb, location, has_reason ? (__u32)ctx[2] : 0);
+	__u32 reason = has_reason ? (__u32)ctx[2] : 0;
+	struct drop_key key = {};
+	struct net_device *dev;
+
+	if (consumed(reason))
+		return 0;
+	key.location = (__u64)location;
+	key.reason = reason;
+	key.protocol = skb_proto(BPF_CORE_READ(skb, protocol), BPF_CORE_READ(skb, head),
+				 BPF_CORE_READ(skb, network_header));
+	dev = BPF_CORE_READ(skb, dev);
+	if (dev) {
+		key.ifindex = BPF_CORE_READ(dev, ifindex);
+		key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	}
+	count_drop(&key, BPF_CORE_READ(skb, len));
+	return 0;
 }

@@ -1,10 +1,11 @@
-# bpf_object(<name>): compiles bpf/<name>.bpf.c with clang for the BPF target (CO-RE against
+# bpf_object(<name> [SOURCE <file>]): compiles bpf/<name>.bpf.c (or <file>) with clang for the BPF target (CO-RE against
 # the checked-in vmlinux.h), turns the object into a skeleton with bpftool, and defines the
 # INTERFACE target <name>_skel whose include path holds <name>.skel.h. The object is embedded
 # in the skeleton, so the exporter loads nothing from disk.
 
 find_program(BPF_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
+find_program(LLVM_STRIP NAMES llvm-strip llvm-strip-16 llvm-strip-15 llvm-strip-14 REQUIRED)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set(BPF_ARCH x86)
@@ -17,7 +18,11 @@ endif()
 set(BPF_SOURCE_DIR ${PROJECT_SOURCE_DIR}/bpf)
 
 function(bpf_object name)
+  cmake_parse_arguments(ARG "" "SOURCE" "" ${ARGN})
   set(src ${BPF_SOURCE_DIR}/${name}.bpf.c)
+  if(ARG_SOURCE)
+    set(src ${ARG_SOURCE})
+  endif()
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
   set(skel_dir ${CMAKE_CURRENT_BINARY_DIR}/skel)
   set(skel ${skel_dir}/${name}.skel.h)
@@ -27,6 +32,8 @@ function(bpf_object name)
     COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${BPF_ARCH}
             -I${BPF_SOURCE_DIR}/include/${BPF_ARCH} -I${BPF_SOURCE_DIR}
             -c ${src} -o ${obj}
+    # DWARF is only for debugging the object; BTF (kept) is what CO-RE and the verifier use.
+    COMMAND ${LLVM_STRIP} -g ${obj}
     DEPENDS ${src} ${deps}
     COMMENT "BPF ${name}.bpf.c"
     VERBATIM)

@@ -16,15 +16,15 @@
 #define VNET_HEADER_UNSET 0xffff
 
 /*
- * Class of the packet for the `protocol` label. For IPv6 only the first next-header is
- * looked at: extension headers are rare on a hypervisor datapath and walking them would
- * cost a loop per drop; such packets are counted as other-ipv6.
+ * Class of the packet for the `protocol` label, from skb->protocol, skb->head and
+ * skb->network_header (read by the caller: directly under tp_btf, by probe reads under
+ * raw_tp). For IPv6 only the first next-header is looked at: extension headers are rare on a
+ * hypervisor datapath and walking them would cost a loop per drop; such packets count as
+ * other-ipv6.
  */
-static __always_inline __u32 skb_proto(struct sk_buff *skb)
+static __always_inline __u32 skb_proto(__be16 protocol, unsigned char *head, __u16 nh)
 {
-	__u16 eth_proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 eth_proto = bpf_ntohs(protocol);
 	__u8 l4 = 0;
 
 	switch (eth_proto) {
@@ -54,12 +54,6 @@ static __always_inline __u32 skb_proto(struct sk_buff *skb)
 		return VNET_PROTO_OTHER_IPV6;
 	}
 	return VNET_PROTO_OTHER;
-}
-
-/* ifindexes are per network namespace: the namespace inode makes a device unique. */
-static __always_inline __u32 dev_netns(struct net_device *dev)
-{
-	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
 }
 
 #endif

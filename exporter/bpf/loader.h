@@ -3,6 +3,7 @@
 
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -38,13 +39,18 @@ struct Loaded {
 // Opens the skeleton once per alternative, autoloads only that alternative's program, lets
 // `configure` set rodata and map sizes, loads and attaches. The first that attaches wins;
 // a failed load cannot be retried on the same object, hence a fresh open each time.
+// Alternatives whose attach type is in `disabled` are skipped.
 template <class Skel>
-Loaded<Skel> LoadFirst(const SkelOps<Skel>& ops, const std::string& btf_path,
+Loaded<Skel> LoadFirst(const SkelOps<Skel>& ops, const std::string& btf_path, const std::vector<std::string>& disabled,
                        const std::vector<Alternative<Skel>>& alts, const std::function<void(Skel*)>& configure) {
   LIBBPF_OPTS(bpf_object_open_opts, opts);
   if (!btf_path.empty()) opts.btf_custom_path = btf_path.c_str();
   Loaded<Skel> out;
   for (const auto& alt : alts) {
+    if (std::find(disabled.begin(), disabled.end(), alt.attach_type) != disabled.end()) {
+      out.error += alt.attach_type + ": disabled by bpf.disabled_attach_types; ";
+      continue;
+    }
     std::unique_ptr<Skel, void (*)(Skel*)> skel(ops.open(&opts), ops.destroy);
     if (!skel) {
       out.error += alt.attach_type + ": open: " + std::strerror(errno) + "; ";

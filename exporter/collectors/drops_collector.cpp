@@ -59,7 +59,7 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
 
   auto probe = std::make_shared<Probe>();
   probe->loaded = bpf::LoadFirst<drops_bpf>(
-      {drops_bpf__open_opts, drops_bpf__load, drops_bpf__destroy}, cfg.btf_path,
+      {drops_bpf__open_opts, drops_bpf__load, drops_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
       {{"tp_btf", [](drops_bpf* s) { return s->progs.kfree_skb_btf; }},
        {"raw_tp", [](drops_bpf* s) { return s->progs.kfree_skb_raw; }}},
       [&](drops_bpf* s) {

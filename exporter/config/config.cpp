@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -148,8 +149,16 @@ Config Parse(const std::string& text, const std::string& file) {
   Reader top(file, root, "");
   top.ExpectMap({"bpf", "devices", "collectors"});
   if (auto bpf = top.Child("bpf")) {
-    bpf->ExpectMap({"btf_path"});
+    bpf->ExpectMap({"btf_path", "disabled_attach_types"});
     if (auto c = bpf->Child("btf_path")) cfg.btf_path = c->String();
+    if (auto c = bpf->Child("disabled_attach_types")) {
+      cfg.disabled_attach_types = c->StringList();
+      for (const auto& t : cfg.disabled_attach_types) {
+        if (std::find(kAttachTypes.begin(), kAttachTypes.end(), t) == kAttachTypes.end()) {
+          c->Fail("unknown attach type \"" + t + "\" (known: tp_btf, raw_tp, tracepoint, fentry, kprobe)");
+        }
+      }
+    }
   }
   if (auto d = top.Child("devices")) ParseDevices(*d, cfg.devices);
   if (auto c = top.Child("collectors")) ParseCollectors(*c, cfg);

@@ -28,8 +28,12 @@ struct DropsCollector {
   uint32_t max_entries = 16384;
 };
 
+// Ways a program can be attached; each probe tries its own alternatives in its order.
+inline const std::vector<std::string> kAttachTypes = {"tp_btf", "raw_tp", "tracepoint", "fentry", "kprobe"};
+
 struct Config {
   std::string btf_path;  // empty: the running kernel's /sys/kernel/btf/vmlinux
+  std::vector<std::string> disabled_attach_types;  // never used, e.g. to avoid a broken kernel feature
   Devices devices;
   DropsCollector drops;
 };

@@ -15,7 +15,8 @@ namespace {
 
 using Labels = std::map<std::string, std::string>;
 
-class DropsTest : public ::testing::Test {
+// Run once per attach type of the probe: the tp_btf program and its raw_tp fallback must count alike.
+class DropsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!IsRoot()) GTEST_SKIP() << "needs root: creates network namespaces and loads BPF programs";
@@ -54,10 +55,14 @@ class DropsTest : public ::testing::Test {
     h2_->Sh("ip neigh add 192.0.2.1 lladdr " + Mac(h1_.get(), "eth0") + " dev h2-eth nud permanent");
 
     cfg_.devices.grace_period = std::chrono::seconds(2);
+    for (const auto& t : config::kAttachTypes) {
+      if (t != GetParam()) cfg_.disabled_attach_types.push_back(t);
+    }
     collector_ = collectors::DropsCollector::Attach(cfg_, links_);
     auto probes = collector_->Probes();
     ASSERT_EQ(probes.size(), 1u);
     ASSERT_TRUE(probes[0].attached) << probes[0].error;
+    ASSERT_EQ(probes[0].attach_type, GetParam());
     // As app::Main wires it: link events of the host namespace reach the collector.
     watcher_ = std::make_unique<net::LinkWatcher>(
         [this](uint32_t ifindex, const std::string& name, bool deleted) { collector_->OnLink(ifindex, name, deleted); });
@@ -110,7 +115,7 @@ class DropsTest : public ::testing::Test {
   std::unique_ptr<net::LinkWatcher> watcher_;
 };
 
-TEST_F(DropsTest, UdpToClosedPortIsNoSocketOnTheNamespacedDevice) {
+TEST_P(DropsTest, UdpToClosedPortIsNoSocketOnTheNamespacedDevice) {
   Labels l{{"device", "h2-eth"}, {"netns", h2_->name()}, {"reason", Reason("NO_SOCKET")},
            {"location", "__udp4_lib_rcv"}, {"protocol", "udp"}};
   double before = Drops(l);
@@ -126,7 +131,7 @@ TEST_F(DropsTest, UdpToClosedPortIsNoSocketOnTheNamespacedDevice) {
   EXPECT_EQ(Sum(on_host), host_before) << host_dev_ << " has ifindex " << host_ifindex_;
 }
 
-TEST_F(DropsTest, NftablesDropRuleIsNetfilterDrop) {
+TEST_P(DropsTest, NftablesDropRuleIsNetfilterDrop) {
   h2_->Sh("nft add table inet vx && nft add chain inet vx in { type filter hook input priority 0 \\; } && "
           "nft add rule inet vx in udp dport 7777 counter drop");
   // Recent kernels free the packet in nft_do_chain itself; older ones in nf_hook_slow on the
@@ -152,7 +157,7 @@ TEST_F(DropsTest, NftablesDropRuleIsNetfilterDrop) {
   EXPECT_EQ(Sum(l) - any_before, 13) << Dump();
 }
 
-TEST_F(DropsTest, TapWhoseReaderDoesNotReadDropsWithFullRing) {
+TEST_P(DropsTest, TapWhoseReaderDoesNotReadDropsWithFullRing) {
   Tap tap(h2_.get(), "vm0");  // opened, never read: the VM's backend is stuck
   h2_->Sh("ip link set vm0 txqueuelen 8 up && ip addr add 198.51.100.1/24 dev vm0 && "
           "ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:02 dev vm0 nud permanent");
@@ -168,7 +173,7 @@ TEST_F(DropsTest, TapWhoseReaderDoesNotReadDropsWithFullRing) {
   EXPECT_EQ(Drops(l) - before, 11);
 }
 
-TEST_F(DropsTest, BadIpChecksumIsIpCsum) {
+TEST_P(DropsTest, BadIpChecksumIsIpCsum) {
   Labels l{{"device", "h2-eth"}, {"netns", h2_->name()}, {"reason", Reason("IP_CSUM")},
            {"location", "ip_rcv_core"}, {"protocol", "udp"}};
   double before = Drops(l);
@@ -184,7 +189,7 @@ TEST_F(DropsTest, BadIpChecksumIsIpCsum) {
 // In the host namespace (no address is added there): a device is deleted and its ifindex
 // given to a new device before any scrape. Each keeps its own drops; the old series goes
 // after the grace period.
-TEST_F(DropsTest, IfindexReusedBeforeAScrapeKeepsEachDevicesDrops) {
+TEST_P(DropsTest, IfindexReusedBeforeAScrapeKeepsEachDevicesDrops) {
   const std::string a = p_ + "a", b = p_ + "b";
   const std::string index = std::to_string(30000 + getpid() % 1000);
   auto make = [&](const std::string& dev, const std::string& peer) {
@@ -227,6 +232,9 @@ TEST_F(DropsTest, IfindexReusedBeforeAScrapeKeepsEachDevicesDrops) {
       << "series of the deleted device still exported after the grace period";
   EXPECT_EQ(Drops(labels(b)), 4);
 }
+
+INSTANTIATE_TEST_SUITE_P(AttachTypes, DropsTest, ::testing::Values("tp_btf", "raw_tp"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace vnet::testing

@@ -54,6 +54,14 @@ collectors:
   EXPECT_EQ(c.drops.max_entries, 1024u);
 }
 
+TEST(Config, DisabledAttachTypes) {
+  EXPECT_EQ(Parse("bpf: {disabled_attach_types: [tp_btf, kprobe]}", "t").disabled_attach_types,
+            (std::vector<std::string>{"tp_btf", "kprobe"}));
+  EXPECT_EQ(ErrorOf("bpf:\n  disabled_attach_types: [tp_btf, uprobe]\n"),
+            "test.yaml:2: bpf.disabled_attach_types: unknown attach type \"uprobe\" (known: tp_btf, raw_tp, "
+            "tracepoint, fentry, kprobe)");
+}
+
 TEST(Config, DurationsInHours) {
   EXPECT_EQ(Parse("devices: {grace_period: 2h}", "t").devices.grace_period, std::chrono::hours(2));
 }
