@@ -14,7 +14,7 @@
 
 namespace vnet::bpf {
 
-// A per-CPU hash of counters: Value is a struct of __u64 fields, summed over CPUs on read.
+// A hash of counters: Value is a struct of __u64 fields (per-CPU maps: summed over CPUs on read).
 template <class Key, class Value>
 class CounterTable {
  public:
@@ -38,11 +38,24 @@ Value SumPerCpu(const uint64_t* words, int ncpu) {
   return v;
 }
 
+// into += v, field by field (Value: a struct of u64 counters).
+template <class Value>
+void Accumulate(Value& into, const Value& v) {
+  static_assert(sizeof(Value) % 8 == 0, "counter values must be made of u64 fields");
+  uint64_t a[sizeof(Value) / 8], b[sizeof(Value) / 8];
+  std::memcpy(a, &into, sizeof(a));
+  std::memcpy(b, &v, sizeof(b));
+  for (std::size_t i = 0; i < sizeof(a) / 8; i++) a[i] += b[i];
+  std::memcpy(&into, a, sizeof(a));
+}
+
 template <class Key, class Value>
-class PerCpuHashTable : public CounterTable<Key, Value> {
+class HashTable : public CounterTable<Key, Value> {
  public:
-  explicit PerCpuHashTable(const struct bpf_map* map)
-      : fd_(bpf_map__fd(map)), capacity_(bpf_map__max_entries(map)), ncpu_(libbpf_num_possible_cpus()) {}
+  explicit HashTable(const struct bpf_map* map)
+      : fd_(bpf_map__fd(map)),
+        capacity_(bpf_map__max_entries(map)),
+        ncpu_(bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH ? libbpf_num_possible_cpus() : 1) {}
 
   std::vector<std::pair<Key, Value>> Read() const override {
     constexpr std::size_t words = sizeof(Value) / 8;

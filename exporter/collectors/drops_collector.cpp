@@ -1,6 +1,5 @@
 #include "collectors/drops_collector.h"
 
-#include <set>
 
 #include "bpf/loader.h"
 #include "metrics/family.h"
@@ -39,11 +38,20 @@ struct Probe {
 
 DropsCollector::DropsCollector(Sources sources, std::unique_ptr<bpf::DropReasons> reasons,
                                std::unique_ptr<bpf::Kallsyms> syms, net::LinkSource& links, const config::Config& cfg)
-    : sources_(std::move(sources)),
-      reasons_(std::move(reasons)),
-      syms_(std::move(syms)),
-      devices_(cfg.devices),
-      tracker_(links, cfg.devices.grace_period) {}
+    : sources_(std::move(sources)), reasons_(std::move(reasons)), syms_(std::move(syms)) {
+  if (!sources_.table) return;
+  table_ = std::make_unique<DeviceTable<drop_key, drop_value>>(
+      std::move(sources_.table), links, cfg.devices,
+      [this](const drop_key& k) {
+        return DeviceTable<drop_key, drop_value>::Labels{reasons_->Name(k.reason), syms_->Name(k.location),
+                                                         ProtoName(k.protocol)};
+      },
+      [this](const std::vector<drop_key>& keys) {
+        std::vector<uint64_t> addrs;
+        for (const auto& k : keys) addrs.push_back(k.location);
+        syms_->Resolve(addrs);
+      });
+}
 
 std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg, net::LinkSource& links) {
   Sources src;
@@ -71,7 +79,7 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
   src.probes.push_back({kProbe, l.attach_type, l.skel != nullptr, l.error});
   if (l.skel) {
     drops_bpf* s = l.skel.get();
-    src.table = std::make_unique<bpf::PerCpuHashTable<drop_key, drop_value>>(s->maps.drops);
+    src.table = std::make_unique<bpf::HashTable<drop_key, drop_value>>(s->maps.drops);
     src.map_full = [s] { return bpf::ReadPerCpuCounter(s->maps.drop_stats, DROP_STAT_MAP_FULL); };
     src.programs.push_back({bpf_program__name(l.program), bpf_program__fd(l.program)});
   }
@@ -83,43 +91,14 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
 const std::string& DropsCollector::Name() const { return kName; }
 
 std::vector<MapStatus> DropsCollector::Maps() const {
-  if (!sources_.table) return {};
+  if (!table_) return {};
   std::lock_guard lock(mu_);
-  return {{"drops", entries_, sources_.table->Capacity(), sources_.map_full()}};
-}
-
-DropsCollector::SeriesKey DropsCollector::Labels(const drop_key& k, const net::DeviceLabels& dev) const {
-  return {dev.device, dev.netns, reasons_->Name(k.reason), syms_->Name(k.location), ProtoName(k.protocol)};
-}
-
-void DropsCollector::Retire(const std::vector<std::pair<drop_key, drop_value>>& entries, net::DeviceId id,
-                            const net::DeviceLabels& labels, net::DeviceTracker::Clock::time_point now) const {
-  std::vector<drop_key> erase;
-  std::vector<uint64_t> addrs;
-  for (const auto& [k, v] : entries) {
-    if (k.netns == id.netns && k.ifindex == id.ifindex) addrs.push_back(k.location);
-  }
-  syms_->Resolve(addrs);
-  for (const auto& [k, v] : entries) {
-    if (k.netns != id.netns || k.ifindex != id.ifindex) continue;
-    Retired& r = retired_[Labels(k, labels)];
-    r.value.packets += v.packets;
-    r.value.bytes += v.bytes;
-    r.until = now + tracker_.grace();
-    erase.push_back(k);
-  }
-  sources_.table->Erase(erase);
+  return {{"drops", table_->entries(), table_->capacity(), sources_.map_full()}};
 }
 
 void DropsCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
   std::lock_guard lock(mu_);
-  if (!sources_.table) return;
-  net::DeviceId id{tracker_.OwnNetns(), ifindex};
-  auto known = tracker_.Known(id);
-  if (!deleted && (!known || known->device == name)) return;  // not a rename of a device we count
-  tracker_.Forget(id);
-  Retire(sources_.table->Read(), id, known ? *known : net::DeviceLabels{name, ""},
-         net::DeviceTracker::Clock::now());
+  if (table_) table_->OnLink(ifindex, name, deleted);
 }
 
 std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
@@ -128,55 +107,9 @@ std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
   auto bytes = metrics::Family("vnet_dropped_bytes_total", "Bytes of the packets counted in vnet_drops_total.",
                                prometheus::MetricType::Counter);
   std::lock_guard lock(mu_);
-  if (!sources_.table) return {packets, bytes};
-
-  const auto now = net::DeviceTracker::Clock::now();
-  auto entries = sources_.table->Read();
-  std::set<net::DeviceId> ids;
-  for (const auto& [k, v] : entries) {
-    if (k.ifindex) ids.insert({k.netns, k.ifindex});
-  }
-  auto devs = tracker_.Resolve(ids, now);
-  for (const auto& [id, old] : devs.changed) Retire(entries, id, old, now);
-  std::set<net::DeviceId> expired(devs.expired.begin(), devs.expired.end());
-  std::set<net::DeviceId> changed;
-  for (const auto& [id, old] : devs.changed) changed.insert(id);
-  std::vector<drop_key> erase;
-  std::erase_if(entries, [&](const auto& e) {
-    net::DeviceId id{e.first.netns, e.first.ifindex};
-    if (expired.count(id)) {
-      erase.push_back(e.first);
-      return true;
-    }
-    return changed.count(id) > 0;  // Retire() took those
-  });
-  sources_.table->Erase(erase);
-  std::erase_if(retired_, [&](const auto& r) { return r.second.until <= now; });
-  entries_ = entries.size();
-
-  std::vector<uint64_t> addrs;
-  for (const auto& [k, v] : entries) addrs.push_back(k.location);
-  syms_->Resolve(addrs);
-
-  // Several addresses inside one function are one series; so are live and retired counts
-  // of a device that was re-created under the same name.
-  std::map<SeriesKey, drop_value> series;
-  for (const auto& [k, v] : entries) {
-    net::DeviceLabels dev;  // no device: empty labels
-    if (k.ifindex) dev = devs.labels.at({k.netns, k.ifindex});
-    drop_value& s = series[Labels(k, dev)];
-    s.packets += v.packets;
-    s.bytes += v.bytes;
-  }
-  for (const auto& [key, r] : retired_) {
-    drop_value& s = series[key];
-    s.packets += r.value.packets;
-    s.bytes += r.value.bytes;
-  }
-  for (const auto& [key, v] : series) {
-    if (!devices_.Selected(key[0])) continue;
-    metrics::Labels labels{{"device", key[0]}, {"netns", key[1]}, {"reason", key[2]}, {"location", key[3]},
-                           {"protocol", key[4]}};
+  if (!table_) return {packets, bytes};
+  for (const auto& [l, v] : table_->Read(DeviceTable<drop_key, drop_value>::Clock::now())) {
+    metrics::Labels labels{{"device", l[0]}, {"netns", l[1]}, {"reason", l[2]}, {"location", l[3]}, {"protocol", l[4]}};
     metrics::AddCounter(packets, labels, static_cast<double>(v.packets));
     metrics::AddCounter(bytes, labels, static_cast<double>(v.bytes));
   }

@@ -1,9 +1,7 @@
 // vnet_drops_total / vnet_dropped_bytes_total from bpf/drops.bpf.c.
 #pragma once
 
-#include <array>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 
@@ -11,6 +9,7 @@
 #include "bpf/kallsyms.h"
 #include "bpf/table.h"
 #include "collectors/collector.h"
+#include "collectors/device_table.h"
 #include "config/config.h"
 #include "net/devices.h"
 
@@ -51,26 +50,11 @@ class DropsCollector : public Collector {
   void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
 
  private:
-  // Labels in exposition order: device, netns, reason, location, protocol.
-  using SeriesKey = std::array<std::string, 5>;
-  struct Retired {
-    drop_value value;
-    net::DeviceTracker::Clock::time_point until;
-  };
-
-  // Moves what the kernel counted for `id` into retired_ under `labels` and clears it in the map.
-  void Retire(const std::vector<std::pair<drop_key, drop_value>>& entries, net::DeviceId id,
-              const net::DeviceLabels& labels, net::DeviceTracker::Clock::time_point now) const;
-  SeriesKey Labels(const drop_key& k, const net::DeviceLabels& dev) const;
-
   Sources sources_;
   std::unique_ptr<bpf::DropReasons> reasons_;
   std::unique_ptr<bpf::Kallsyms> syms_;
-  config::Devices devices_;
   mutable std::mutex mu_;
-  mutable net::DeviceTracker tracker_;
-  mutable std::map<SeriesKey, Retired> retired_;
-  mutable uint64_t entries_ = 0;
+  mutable std::unique_ptr<DeviceTable<drop_key, drop_value>> table_;  // null when not attached
 };
 
 }  // namespace vnet::collectors

@@ -56,7 +56,7 @@ class DropsCollectorTest : public ::testing::Test {
     src.map_full = [this] { return map_full; };
     src.probes = {{"skb:kfree_skb", "tp_btf", true, ""}};
     collector = std::make_unique<DropsCollector>(
-        std::move(src), std::make_unique<bpf::DropReasons>(kernel, dir.path().string()),
+        std::move(src), std::make_unique<bpf::DropReasons>(kernel, (dir.path() / "btf").string()),
         std::make_unique<bpf::Kallsyms>(syms, (dir.path() / "modules").string()), links, cfg);
   }
 
