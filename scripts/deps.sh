@@ -9,6 +9,7 @@ VNET_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libgtest-dev
   iproute2 nftables procps prometheus
+  qemu-system-x86 busybox-static cpio kmod xz-utils zstd debian-archive-keyring
 )
 
 vnet_install_deps() {
