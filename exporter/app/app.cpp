@@ -10,6 +10,7 @@
 #include "app/log.h"
 #include "app/options.h"
 #include "collectors/drops_collector.h"
+#include "collectors/tap_collector.h"
 #include "http/server.h"
 #include "net/link_watcher.h"
 #include "version.h"
@@ -50,6 +51,7 @@ Level ParseLevel(const std::string& s) {
 std::vector<std::unique_ptr<collectors::Collector>> MakeCollectors(const config::Config& cfg, net::LinkSource& links) {
   std::vector<std::unique_ptr<collectors::Collector>> out;
   if (cfg.drops.enabled) out.push_back(collectors::DropsCollector::Attach(cfg, links));
+  if (cfg.tap.enabled) out.push_back(collectors::TapCollector::Attach(cfg, links));
   return out;
 }
 

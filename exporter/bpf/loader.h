@@ -21,19 +21,20 @@ struct SkelOps {
   void (*destroy)(Skel*);
 };
 
+// One way to attach a probe: its programs, all attached or none.
 template <class Skel>
 struct Alternative {
   std::string attach_type;
-  std::function<struct bpf_program*(Skel*)> program;
+  std::function<std::vector<struct bpf_program*>(Skel*)> programs;
 };
 
 template <class Skel>
 struct Loaded {
   std::unique_ptr<Skel, void (*)(Skel*)> skel{nullptr, nullptr};
-  LinkPtr link{nullptr, bpf_link__destroy};  // destroyed before skel (declared after it)
+  std::vector<LinkPtr> links;  // destroyed before skel (declared after it)
   std::string attach_type;
   std::string error;  // every alternative's failure, when none attached
-  struct bpf_program* program = nullptr;
+  std::vector<struct bpf_program*> programs;
 };
 
 // Opens the skeleton once per alternative, autoloads only that alternative's program, lets
@@ -56,22 +57,31 @@ Loaded<Skel> LoadFirst(const SkelOps<Skel>& ops, const std::string& btf_path, co
       out.error += alt.attach_type + ": open: " + std::strerror(errno) + "; ";
       continue;
     }
-    for (const auto& other : alts) bpf_program__set_autoload(other.program(skel.get()), &other == &alt);
+    for (const auto& other : alts) {
+      for (auto* p : other.programs(skel.get())) bpf_program__set_autoload(p, &other == &alt);
+    }
     configure(skel.get());
     if (int err = ops.load(skel.get())) {
       out.error += alt.attach_type + ": load: " + std::strerror(-err) + "; ";
       continue;
     }
-    struct bpf_program* prog = alt.program(skel.get());
-    LinkPtr link(bpf_program__attach(prog), bpf_link__destroy);
-    if (!link) {
-      out.error += alt.attach_type + ": attach: " + std::strerror(errno) + "; ";
+    std::vector<LinkPtr> links;
+    std::string failed;
+    for (auto* p : alt.programs(skel.get())) {
+      links.emplace_back(bpf_program__attach(p), bpf_link__destroy);
+      if (!links.back()) {
+        failed = alt.attach_type + ": attach " + bpf_program__name(p) + ": " + std::strerror(errno) + "; ";
+        break;
+      }
+    }
+    if (!failed.empty()) {
+      out.error += failed;
       continue;
     }
     out.skel = std::move(skel);
-    out.link = std::move(link);
+    out.links = std::move(links);
     out.attach_type = alt.attach_type;
-    out.program = prog;
+    out.programs = alt.programs(out.skel.get());
     out.error.clear();
     return out;
   }

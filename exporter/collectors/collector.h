@@ -22,6 +22,7 @@ struct MapStatus {
   uint64_t entries = 0;
   uint64_t capacity = 0;
   uint64_t update_failures = 0;  // inserts refused because the map was full
+  uint64_t evictions = 0;        // entries removed before they were complete (timed out, replaced)
 };
 
 struct ProgramRef {

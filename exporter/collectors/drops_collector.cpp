@@ -68,8 +68,8 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
   auto probe = std::make_shared<Probe>();
   probe->loaded = bpf::LoadFirst<drops_bpf>(
       {drops_bpf__open_opts, drops_bpf__load, drops_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
-      {{"tp_btf", [](drops_bpf* s) { return s->progs.kfree_skb_btf; }},
-       {"raw_tp", [](drops_bpf* s) { return s->progs.kfree_skb_raw; }}},
+      {{"tp_btf", [](drops_bpf* s) { return std::vector{s->progs.kfree_skb_btf}; }},
+       {"raw_tp", [](drops_bpf* s) { return std::vector{s->progs.kfree_skb_raw}; }}},
       [&](drops_bpf* s) {
         s->rodata->has_reason = has_reason;
         bpf_map__set_max_entries(s->maps.drops, cfg.drops.max_entries);
@@ -81,7 +81,7 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
     drops_bpf* s = l.skel.get();
     src.table = std::make_unique<bpf::HashTable<drop_key, drop_value>>(s->maps.drops);
     src.map_full = [s] { return bpf::ReadPerCpuCounter(s->maps.drop_stats, DROP_STAT_MAP_FULL); };
-    src.programs.push_back({bpf_program__name(l.program), bpf_program__fd(l.program)});
+    for (auto* p : l.programs) src.programs.push_back({bpf_program__name(p), bpf_program__fd(p)});
   }
   src.owner = probe;
   return std::make_unique<DropsCollector>(std::move(src), std::move(reasons), std::make_unique<bpf::Kallsyms>(),

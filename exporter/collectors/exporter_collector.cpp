@@ -58,6 +58,9 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
   auto failures = metrics::Family("vnet_exporter_map_update_failures_total",
                                   "Inserts a BPF map refused because it was full: events not counted.",
                                   MetricType::Counter);
+  auto evictions = metrics::Family("vnet_exporter_map_evictions_total",
+                                   "Entries removed from a BPF map before they were complete (timed out or replaced).",
+                                   MetricType::Counter);
   for (const auto& c : collectors_) {
     for (const auto& p : c->Probes()) {
       metrics::AddGauge(attached, {{"collector", c->Name()}, {"probe", p.probe}, {"attach_type", p.attach_type}},
@@ -68,9 +71,10 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
       metrics::AddGauge(entries, l, static_cast<double>(m.entries));
       metrics::AddGauge(capacity, l, static_cast<double>(m.capacity));
       metrics::AddCounter(failures, l, static_cast<double>(m.update_failures));
+      metrics::AddCounter(evictions, l, static_cast<double>(m.evictions));
     }
   }
-  for (auto* f : {&attached, &entries, &capacity, &failures}) out.push_back(std::move(*f));
+  for (auto* f : {&attached, &entries, &capacity, &failures, &evictions}) out.push_back(std::move(*f));
 
   // Run counts and times exist only while kernel.bpf_stats_enabled=1 (it costs a clock read
   // per program run, so it is the operator's choice).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -86,20 +87,25 @@ class Reader {
     return out;
   }
 
-  // Prometheus-style duration: a whole number followed by s, m or h ("30s", "5m", "1h").
-  std::chrono::seconds Duration() const {
+  // Prometheus-style duration: a whole number and a unit, us, ms, s, m or h ("30s", "5m").
+  std::chrono::nanoseconds Duration() const {
+    static const std::map<std::string, std::chrono::nanoseconds> units = {
+        {"us", std::chrono::microseconds(1)}, {"ms", std::chrono::milliseconds(1)}, {"s", std::chrono::seconds(1)},
+        {"m", std::chrono::minutes(1)},       {"h", std::chrono::hours(1)}};
     std::string s = String();
     std::size_t digits = s.find_first_not_of("0123456789");
-    if (digits == 0 || digits == std::string::npos || digits + 1 != s.size()) {
+    if (digits == 0 || digits == std::string::npos || digits > 12) {
       Fail("expected a duration such as 30s, 5m or 1h, got \"" + s + "\"");
     }
-    uint64_t n = std::stoull(s.substr(0, digits));
-    switch (s[digits]) {
-      case 's': return std::chrono::seconds(n);
-      case 'm': return std::chrono::minutes(n);
-      case 'h': return std::chrono::hours(n);
-    }
-    Fail("unknown duration unit in \"" + s + "\" (use s, m or h)");
+    auto unit = units.find(s.substr(digits));
+    if (unit == units.end()) Fail("unknown duration unit in \"" + s + "\" (use us, ms, s, m or h)");
+    return std::stoull(s.substr(0, digits)) * unit->second;
+  }
+
+  std::chrono::seconds Seconds() const {
+    auto d = Duration();
+    if (d % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) Fail("must be whole seconds");
+    return std::chrono::duration_cast<std::chrono::seconds>(d);
   }
 
  private:
@@ -114,15 +120,36 @@ void ParseDevices(const Reader& r, Devices& d) {
   r.ExpectMap({"include", "exclude", "grace_period"});
   if (auto c = r.Child("include")) d.include = c->StringList();
   if (auto c = r.Child("exclude")) d.exclude = c->StringList();
-  if (auto c = r.Child("grace_period")) d.grace_period = c->Duration();
+  if (auto c = r.Child("grace_period")) d.grace_period = c->Seconds();
 }
 
 void ParseCollectors(const Reader& r, Config& cfg) {
-  r.ExpectMap({"drops"});
+  r.ExpectMap({"drops", "tap"});
   if (auto drops = r.Child("drops")) {
     drops->ExpectMap({"enabled", "max_entries"});
     if (auto c = drops->Child("enabled")) cfg.drops.enabled = c->Bool();
     if (auto c = drops->Child("max_entries")) cfg.drops.max_entries = c->Uint(64, 1u << 22);
+  }
+  if (auto tap = r.Child("tap")) {
+    tap->ExpectMap({"enabled", "max_inflight", "max_series", "inflight_timeout", "bucket_min", "bucket_max"});
+    auto& t = cfg.tap;
+    if (auto c = tap->Child("enabled")) t.enabled = c->Bool();
+    if (auto c = tap->Child("max_inflight")) t.max_inflight = c->Uint(64, 1u << 22);
+    if (auto c = tap->Child("max_series")) t.max_series = c->Uint(16, 1u << 20);
+    if (auto c = tap->Child("inflight_timeout")) {
+      t.inflight_timeout = c->Seconds();
+      if (t.inflight_timeout.count() < 1) c->Fail("must be at least 1s");
+    }
+    if (auto c = tap->Child("bucket_min")) {
+      t.bucket_min = c->Duration();
+      if (t.bucket_min < std::chrono::microseconds(1)) c->Fail("must be at least 1us");
+    }
+    if (auto c = tap->Child("bucket_max")) {
+      t.bucket_max = c->Duration();
+      // The kernel's last bounded slot is 2^25 us.
+      if (t.bucket_max > std::chrono::microseconds(1 << 25)) c->Fail("must be at most 33s");
+      if (t.bucket_max <= t.bucket_min) c->Fail("must be above bucket_min");
+    }
   }
 }
 

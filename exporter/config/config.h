@@ -31,11 +31,21 @@ struct DropsCollector {
 // Ways a program can be attached; each probe tries its own alternatives in its order.
 inline const std::vector<std::string> kAttachTypes = {"tp_btf", "raw_tp", "tracepoint", "fentry", "kprobe"};
 
+struct TapCollector {
+  bool enabled = true;
+  uint32_t max_inflight = 65536;  // packets timed at once
+  uint32_t max_series = 4096;     // (tap, queue, direction) histograms
+  std::chrono::seconds inflight_timeout{10};
+  std::chrono::nanoseconds bucket_min{std::chrono::microseconds(1)};
+  std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
+};
+
 struct Config {
   std::string btf_path;  // empty: the running kernel's /sys/kernel/btf/vmlinux
   std::vector<std::string> disabled_attach_types;  // never used, e.g. to avoid a broken kernel feature
   Devices devices;
   DropsCollector drops;
+  TapCollector tap;
 };
 
 // The default configuration, embedded in the binary (config/vnet_exporter.yaml).

@@ -100,14 +100,17 @@ uint64_t Netns::Counter(const std::string& group, const std::string& field) cons
   throw std::runtime_error("no counter " + group + " " + field);
 }
 
-Tap::Tap(const Netns* ns, const std::string& name) {
+Tap::Tap(const Netns* ns, const std::string& name, int queues) {
   auto open_tap = [&] {
-    fd_ = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (fd_ < 0) throw std::runtime_error("open /dev/net/tun");
-    struct ifreq ifr = {};
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    if (ioctl(fd_, TUNSETIFF, &ifr) != 0) throw std::runtime_error("TUNSETIFF " + name + ": " + strerror(errno));
+    for (int q = 0; q < queues; q++) {
+      int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+      if (fd < 0) throw std::runtime_error("open /dev/net/tun");
+      fds_.push_back(fd);
+      struct ifreq ifr = {};
+      ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (queues > 1 ? IFF_MULTI_QUEUE : 0);
+      std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+      if (ioctl(fd, TUNSETIFF, &ifr) != 0) throw std::runtime_error("TUNSETIFF " + name + ": " + strerror(errno));
+    }
   };
   if (ns) {
     ns->Run(open_tap);  // the device is created in the namespace of the calling thread
@@ -117,18 +120,36 @@ Tap::Tap(const Netns* ns, const std::string& name) {
 }
 
 Tap::~Tap() {
-  if (fd_ >= 0) close(fd_);
+  for (int fd : fds_) close(fd);
 }
 
-void Tap::Write(const std::vector<uint8_t>& frame) const {
-  if (write(fd_, frame.data(), frame.size()) != static_cast<ssize_t>(frame.size())) {
+void Tap::Write(const std::vector<uint8_t>& frame, int queue) const {
+  if (write(fds_.at(queue), frame.data(), frame.size()) != static_cast<ssize_t>(frame.size())) {
     throw std::runtime_error(std::string("tap write: ") + strerror(errno));
   }
 }
 
-void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n) {
+std::vector<std::vector<uint8_t>> Tap::ReadAll(int queue) const {
+  std::vector<std::vector<uint8_t>> frames;
+  std::vector<uint8_t> buf(65536);
+  for (ssize_t n; (n = read(fds_.at(queue), buf.data(), buf.size())) > 0;) {
+    frames.emplace_back(buf.begin(), buf.begin() + n);
+  }
+  return frames;
+}
+
+void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port) {
   ns.Run([&] {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (src_port) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_port = htons(src_port);
+      if (bind(s, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
+        close(s);
+        throw std::runtime_error(std::string("bind: ") + strerror(errno));
+      }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -164,7 +185,7 @@ uint16_t Checksum(const uint8_t* p, size_t len) {
 }  // namespace
 
 std::vector<uint8_t> UdpFrame(const std::string& dst_mac, const std::string& src_mac, const std::string& src_ip,
-                              const std::string& dst_ip, bool bad_ip_checksum) {
+                              const std::string& dst_ip, bool bad_ip_checksum, uint16_t src_port, uint16_t dst_port) {
   const size_t payload = 18;
   std::vector<uint8_t> f(sizeof(ether_header) + sizeof(iphdr) + sizeof(udphdr) + payload, 0);
   auto* eth = reinterpret_cast<ether_header*>(f.data());
@@ -182,10 +203,16 @@ std::vector<uint8_t> UdpFrame(const std::string& dst_mac, const std::string& src
   uint16_t csum = Checksum(reinterpret_cast<uint8_t*>(ip), sizeof(iphdr));
   ip->check = htons(bad_ip_checksum ? static_cast<uint16_t>(csum ^ 0x5a5a) : csum);
   auto* udp = reinterpret_cast<udphdr*>(f.data() + sizeof(ether_header) + sizeof(iphdr));
-  udp->source = htons(40000);
-  udp->dest = htons(9);
+  udp->source = htons(src_port);
+  udp->dest = htons(dst_port);
   udp->len = htons(static_cast<uint16_t>(sizeof(udphdr) + payload));
   return f;  // UDP checksum 0: none, valid for IPv4
+}
+
+uint16_t UdpDstPort(const std::vector<uint8_t>& frame) {
+  const size_t off = sizeof(ether_header) + sizeof(iphdr) + offsetof(udphdr, dest);
+  if (frame.size() < off + 2) return 0;
+  return static_cast<uint16_t>((frame[off] << 8) | frame[off + 1]);
 }
 
 void SendFrames(const Netns& ns, const std::string& dev, const std::vector<uint8_t>& frame, int n) {

@@ -40,24 +40,33 @@ class Netns {
   std::string name_;
 };
 
-// A tap opened through /dev/net/tun inside `ns`; the device lives as long as the fd.
+// A tap opened through /dev/net/tun inside `ns`, as a VM's backend opens it: one fd per queue
+// (IFF_MULTI_QUEUE when more than one). The device lives as long as the fds.
 class Tap {
  public:
-  Tap(const Netns* ns, const std::string& name);
+  Tap(const Netns* ns, const std::string& name, int queues = 1);
   ~Tap();
-  int fd() const { return fd_; }
-  void Write(const std::vector<uint8_t>& frame) const;
+  Tap(const Tap&) = delete;
+  Tap& operator=(const Tap&) = delete;
+  // Sends a frame to the host, as the guest would, on `queue`.
+  void Write(const std::vector<uint8_t>& frame, int queue = 0) const;
+  // Reads every frame waiting on `queue` without blocking.
+  std::vector<std::vector<uint8_t>> ReadAll(int queue) const;
+  int queues() const { return static_cast<int>(fds_.size()); }
 
  private:
-  int fd_ = -1;
+  std::vector<int> fds_;
 };
 
-// Sends `n` UDP datagrams from inside `ns` to dst:port.
-void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n);
+// Sends `n` UDP datagrams from inside `ns` to dst:port (from `src_port`, 0: any).
+void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port = 0);
 
 // An Ethernet frame carrying IPv4/UDP, checksums right unless `bad_ip_checksum`.
 std::vector<uint8_t> UdpFrame(const std::string& dst_mac, const std::string& src_mac, const std::string& src_ip,
-                              const std::string& dst_ip, bool bad_ip_checksum = false);
+                              const std::string& dst_ip, bool bad_ip_checksum = false, uint16_t src_port = 40000,
+                              uint16_t dst_port = 9);
+// The UDP destination port of a frame made by UdpFrame.
+uint16_t UdpDstPort(const std::vector<uint8_t>& frame);
 
 // Sends a raw frame `n` times on `dev` (an AF_PACKET socket inside `ns`).
 void SendFrames(const Netns& ns, const std::string& dev, const std::vector<uint8_t>& frame, int n);

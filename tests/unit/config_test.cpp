@@ -24,6 +24,24 @@ TEST(Config, EmbeddedDefaultIsValidAndMatchesBuiltInValues) {
   EXPECT_TRUE(c.devices.exclude.empty());
   EXPECT_EQ(c.devices.grace_period, std::chrono::minutes(5));
   EXPECT_EQ(c.btf_path, "");
+  EXPECT_TRUE(c.tap.enabled);
+  EXPECT_EQ(c.tap.max_inflight, 65536u);
+  EXPECT_EQ(c.tap.max_series, 4096u);
+  EXPECT_EQ(c.tap.inflight_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.tap.bucket_min, std::chrono::microseconds(1));
+  EXPECT_EQ(c.tap.bucket_max, std::chrono::seconds(4));
+}
+
+TEST(Config, TapKeys) {
+  Config c = Parse("collectors:\n  tap:\n    enabled: false\n    max_inflight: 1024\n    max_series: 64\n"
+                   "    inflight_timeout: 30s\n    bucket_min: 10us\n    bucket_max: 500ms\n",
+                   "t");
+  EXPECT_FALSE(c.tap.enabled);
+  EXPECT_EQ(c.tap.max_inflight, 1024u);
+  EXPECT_EQ(c.tap.max_series, 64u);
+  EXPECT_EQ(c.tap.inflight_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.tap.bucket_min, std::chrono::microseconds(10));
+  EXPECT_EQ(c.tap.bucket_max, std::chrono::milliseconds(500));
 }
 
 TEST(Config, EmptyDocumentGivesDefaults) {
@@ -89,9 +107,16 @@ TEST(Config, InvalidValues) {
   EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    max_entries: -5\n"),
             "test.yaml:3: collectors.drops.max_entries: expected an integer, got \"-5\"");
   EXPECT_EQ(ErrorOf("devices:\n  grace_period: 5 minutes\n"),
-            "test.yaml:2: devices.grace_period: expected a duration such as 30s, 5m or 1h, got \"5 minutes\"");
+            "test.yaml:2: devices.grace_period: unknown duration unit in \"5 minutes\" (use us, ms, s, m or h)");
   EXPECT_EQ(ErrorOf("devices:\n  grace_period: 5d\n"),
-            "test.yaml:2: devices.grace_period: unknown duration unit in \"5d\" (use s, m or h)");
+            "test.yaml:2: devices.grace_period: unknown duration unit in \"5d\" (use us, ms, s, m or h)");
+  EXPECT_EQ(ErrorOf("devices:\n  grace_period: 1500ms\n"), "test.yaml:2: devices.grace_period: must be whole seconds");
+  EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    bucket_max: 60s\n"),
+            "test.yaml:3: collectors.tap.bucket_max: must be at most 33s");
+  EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    bucket_min: 1ms\n    bucket_max: 1ms\n"),
+            "test.yaml:4: collectors.tap.bucket_max: must be above bucket_min");
+  EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    max_inflight: 10\n"),
+            "test.yaml:3: collectors.tap.max_inflight: must be between 64 and 4194304, got 10");
   EXPECT_EQ(ErrorOf("devices:\n  exclude: [\"\"]\n"), "test.yaml:2: devices.exclude[0]: empty pattern");
 }
 

@@ -1,0 +1,34 @@
+/* Histogram helpers (kernel side only). */
+#ifndef VNET_BPF_LIB_HIST_H
+#define VNET_BPF_LIB_HIST_H
+
+#include "../hist.h"
+
+/* ceil(log2(v)) for v >= 1, without loops: the slot whose bound 2^i is the first >= v. */
+static __always_inline __u32 log2_ceil(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	if (v <= 1)
+		return 0;
+	v--;
+	shift = (v > 0xFFFFFFFF) << 5; v >>= shift; r = shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r + 1;
+}
+
+static __always_inline void hist_add(struct hist *h, __u64 ns)
+{
+	__u32 slot = log2_ceil((ns + 999) / 1000);
+
+	if (slot >= HIST_SLOTS)
+		slot = HIST_SLOTS - 1;
+	h->slots[slot]++;
+	h->sum_ns += ns;
+}
+
+#endif

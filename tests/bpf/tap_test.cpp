@@ -1,0 +1,186 @@
+// The tap latency probe on the running kernel. A test backend plays the VM: it holds a
+// multi-queue tap and reads and writes frames per queue, delaying its reads by a known amount.
+// The host side is a bridge joining the tap and a veth whose peer is a remote host.
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <thread>
+
+#include "../support/netns.h"
+#include "collectors/tap_collector.h"
+#include "net/link_watcher.h"
+
+namespace vnet::testing {
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+constexpr int kQueues = 4;
+const std::string kVmMac = "02:00:00:00:00:10";
+const std::string kVmIp = "192.0.2.10";
+const std::string kRemoteIp = "192.0.2.1";
+
+struct Hist {
+  double count = 0;
+  std::map<double, double> buckets;  // le -> cumulative count
+  double Le(double bound) const {
+    if (buckets.empty()) return 0;  // no series yet
+    for (const auto& [le, c] : buckets) {
+      if (std::fabs(le - bound) < bound * 1e-9) return c;
+    }
+    return -1;
+  }
+};
+
+class TapTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!IsRoot()) GTEST_SKIP() << "needs root: creates network namespaces and loads BPF programs";
+    const std::string p = Prefix();
+    hv_ = std::make_unique<Netns>(p + "-hv");
+    remote_ = std::make_unique<Netns>(p + "-remote");
+    hv_->Sh("[ ! -e /proc/sys/net/bridge ] || sysctl -qw net.bridge.bridge-nf-call-iptables=0");
+    tap_ = std::make_unique<Tap>(hv_.get(), "vm0", kQueues);
+    Sh("ip -n " + hv_->name() + " link add up0 type veth peer name eth0 netns " + remote_->name());
+    hv_->Sh("ip link add br0 type bridge stp_state 0 forward_delay 0 && ip link set vm0 master br0 && "
+            "ip link set up0 master br0 && ip link set vm0 up && ip link set up0 up && ip link set br0 up && "
+            "ip addr add 192.0.2.254/24 dev br0 && "
+            "bridge fdb add " + kVmMac + " dev vm0 master static");
+    remote_->Sh("ip addr add " + kRemoteIp + "/24 dev eth0 && ip link set eth0 up && ip neigh add " + kVmIp +
+                " lladdr " + kVmMac + " dev eth0 nud permanent");
+    remote_mac_ = Mac(remote_.get(), "eth0");
+
+    cfg_.devices.grace_period = std::chrono::seconds(2);
+    collector_ = collectors::TapCollector::Attach(cfg_, links_);
+    for (const auto& probe : collector_->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
+    watcher_ = std::make_unique<net::LinkWatcher>(
+        [this](uint32_t ifindex, const std::string& name, bool deleted) { collector_->OnLink(ifindex, name, deleted); });
+  }
+
+  void TearDown() override { watcher_.reset(); }
+
+  // The histogram of `family` for vm0's `queue`.
+  Hist Get(const std::string& family, int queue) {
+    Hist h;
+    for (const auto& f : collector_->Collect()) {
+      if (f.name != family) continue;
+      for (const auto& m : f.metric) {
+        Labels l;
+        for (const auto& lp : m.label) l[lp.name] = lp.value;
+        if (l != Labels{{"device", "vm0"}, {"netns", hv_->name()}, {"queue", std::to_string(queue)}}) continue;
+        h.count = static_cast<double>(m.histogram.sample_count);
+        for (const auto& b : m.histogram.bucket) h.buckets[b.upper_bound] = static_cast<double>(b.cumulative_count);
+      }
+    }
+    return h;
+  }
+
+  std::vector<uint8_t> ToRemote(uint16_t src_port, uint16_t dst_port) {
+    return UdpFrame(remote_mac_, kVmMac, kVmIp, kRemoteIp, false, src_port, dst_port);
+  }
+
+  std::unique_ptr<Netns> hv_, remote_;
+  std::unique_ptr<Tap> tap_;
+  std::string remote_mac_;
+  config::Config cfg_;
+  net::SystemLinks links_;
+  std::unique_ptr<collectors::TapCollector> collector_;
+  std::unique_ptr<net::LinkWatcher> watcher_;
+};
+
+// guest -> host: frames written on queue 2 reach the remote through bridge and veth, inside the
+// writer's own write() (netif_rx, then softirq on the same CPU): nothing queues them, so 8 ms
+// is a generous bound even for an emulated guest.
+TEST_F(TapTest, GuestToHostCountsEachFrameOnItsQueue) {
+  std::vector<Hist> before;
+  for (int q = 0; q < kQueues; q++) before.push_back(Get("vnet_tap_tx_transit_seconds", q));
+  uint64_t remote_rx = LinkStat(remote_.get(), "eth0", "rx_packets");
+
+  for (int i = 0; i < 15; i++) tap_->Write(ToRemote(5000, 6000), 2);
+  ASSERT_TRUE(WaitFor([&] { return LinkStat(remote_.get(), "eth0", "rx_packets") >= remote_rx + 15; }));
+
+  for (int q = 0; q < kQueues; q++) {
+    Hist h = Get("vnet_tap_tx_transit_seconds", q);
+    EXPECT_EQ(h.count - before[q].count, q == 2 ? 15 : 0) << "queue " << q;
+  }
+  Hist h = Get("vnet_tap_tx_transit_seconds", 2);
+  EXPECT_EQ(h.Le(0.008192) - before[2].Le(0.008192), 15) << "a sample above 8.192 ms";
+}
+
+// host -> guest: each queue gets its own flow (tun steers a flow to the queue the guest last
+// sent it on); the backend reads 40 ms after the remote sent. Every packet is one backlog
+// sample in the (32.768 ms, 65.536 ms] bucket and one rx transit sample, on its queue.
+TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
+  constexpr int kPerQueue = 5;
+  for (int q = 0; q < kQueues; q++) tap_->Write(ToRemote(5000 + q, 6000 + q), q);  // steer
+  // The remote answers those with ICMP port unreachable: let them arrive and drain them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int q = 0; q < kQueues; q++) tap_->ReadAll(q);
+  std::vector<Hist> backlog0, transit0;
+  for (int q = 0; q < kQueues; q++) {
+    backlog0.push_back(Get("vnet_tap_rx_backlog_seconds", q));
+    transit0.push_back(Get("vnet_tap_rx_transit_seconds", q));
+  }
+
+  for (int q = 0; q < kQueues; q++) SendUdp(*remote_, kVmIp, 5000 + q, kPerQueue, 6000 + q);
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));  // the VM's backend is slow
+  std::vector<std::vector<std::vector<uint8_t>>> read(kQueues);
+  for (int q = 0; q < kQueues; q++) read[q] = tap_->ReadAll(q);
+
+  for (int q = 0; q < kQueues; q++) {
+    ASSERT_EQ(read[q].size(), static_cast<size_t>(kPerQueue)) << "queue " << q;
+    for (const auto& f : read[q]) ASSERT_EQ(UdpDstPort(f), 5000 + q) << "flow not steered to queue " << q;
+    Hist backlog = Get("vnet_tap_rx_backlog_seconds", q);
+    Hist transit = Get("vnet_tap_rx_transit_seconds", q);
+    EXPECT_EQ(backlog.count - backlog0[q].count, kPerQueue) << "queue " << q;
+    EXPECT_EQ((backlog.Le(0.065536) - backlog.Le(0.032768)) - (backlog0[q].Le(0.065536) - backlog0[q].Le(0.032768)),
+              kPerQueue)
+        << "queue " << q << ": backlog samples outside (32.768 ms, 65.536 ms]";
+    EXPECT_EQ(transit.count - transit0[q].count, kPerQueue) << "queue " << q;
+  }
+}
+
+// Local delivery to the host is not a transit sample.
+TEST_F(TapTest, LocalDeliveryIsNotATransitSample) {
+  int sock = -1;
+  hv_->Run([&] {
+    sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(7000);
+    bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  });
+  hv_->Sh("ip neigh add " + kVmIp + " lladdr " + kVmMac + " dev br0 nud permanent");
+  double before = Get("vnet_tap_tx_transit_seconds", 1).count;
+  auto frame = UdpFrame(Mac(hv_.get(), "br0"), kVmMac, kVmIp, "192.0.2.254", false, 5000, 7000);
+  for (int i = 0; i < 6; i++) tap_->Write(frame, 1);
+  char buf[256];
+  int got = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    while (recv(sock, buf, sizeof(buf), MSG_DONTWAIT) > 0) got++;
+    return got == 6;
+  }));
+  close(sock);
+  EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", 1).count, before);
+}
+
+// A tap removed and created again under the same name while traffic flows: the new samples go
+// to it, the old tap's are kept for the grace period and are gone after it.
+TEST_F(TapTest, RecreatedTapKeepsNoStaleSamplesAfterGrace) {
+  for (int i = 0; i < 7; i++) tap_->Write(ToRemote(5000, 6000), 0);
+  ASSERT_TRUE(WaitFor([&] { return Get("vnet_tap_tx_transit_seconds", 0).count == 7; }));
+  tap_.reset();  // the VM stops: its tap is deleted
+  tap_ = std::make_unique<Tap>(hv_.get(), "vm0", kQueues);  // another VM gets a tap of that name
+  hv_->Sh("ip link set vm0 master br0 && ip link set vm0 up");
+  for (int i = 0; i < 3; i++) tap_->Write(ToRemote(5000, 6000), 0);
+  ASSERT_TRUE(WaitFor([&] { return Get("vnet_tap_tx_transit_seconds", 0).count >= 10; }));
+  EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", 0).count, 10);  // old 7 (within grace) + new 3
+  EXPECT_TRUE(WaitFor([&] { return Get("vnet_tap_tx_transit_seconds", 0).count == 3; }))
+      << "the deleted tap's samples are still exported after the grace period";
+}
+
+}  // namespace
+}  // namespace vnet::testing

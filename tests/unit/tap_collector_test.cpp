@@ -1,0 +1,145 @@
+// The tap collector on fixed map contents: histogram exposition, bucket range, in-flight expiry.
+#include "collectors/tap_collector.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+#include "../support/fixtures.h"
+
+// The kernel's slot function, compiled here to check it against the bounds the exporter prints.
+extern "C" {
+#include "lib/hist.bpf.h"
+}
+
+namespace vnet::collectors {
+namespace {
+
+using vnet::testing::FakeLinks;
+
+template <class Key, class Value>
+class FakeTable : public bpf::CounterTable<Key, Value> {
+ public:
+  std::vector<std::pair<Key, Value>> rows;
+  std::vector<std::pair<Key, Value>> Read() const override { return rows; }
+  void Erase(const std::vector<Key>& keys) override {
+    for (const auto& k : keys) {
+      std::erase_if(rows, [&](const auto& r) { return std::memcmp(&r.first, &k, sizeof(k)) == 0; });
+    }
+  }
+  uint32_t Capacity() const override { return 128; }
+};
+
+TEST(HistSlots, SlotIndexIsItsMicrosecondBound) {
+  EXPECT_EQ(log2_ceil(0), 0u);
+  EXPECT_EQ(log2_ceil(1), 0u);
+  EXPECT_EQ(log2_ceil(2), 1u);
+  EXPECT_EQ(log2_ceil(3), 2u);
+  EXPECT_EQ(log2_ceil(4), 2u);
+  EXPECT_EQ(log2_ceil(5), 3u);
+  EXPECT_EQ(log2_ceil(1024), 10u);
+  EXPECT_EQ(log2_ceil(1025), 11u);
+  EXPECT_EQ(log2_ceil(1ull << 40), 40u);
+  EXPECT_EQ(log2_ceil((1ull << 40) + 1), 41u);
+  struct hist h = {};
+  hist_add(&h, 999);       // 1 us
+  hist_add(&h, 1001);      // 2 us
+  hist_add(&h, 20000000);  // 20 ms -> 32.768 ms
+  hist_add(&h, 100000000000ull);  // 100 s -> last slot
+  EXPECT_EQ(h.slots[0], 1u);
+  EXPECT_EQ(h.slots[1], 1u);
+  EXPECT_EQ(h.slots[15], 1u);
+  EXPECT_EQ(h.slots[HIST_SLOTS - 1], 1u);
+  EXPECT_EQ(h.sum_ns, 999u + 1001u + 20000000u + 100000000000ull);
+}
+
+class TapCollectorTest : public ::testing::Test {
+ protected:
+  void Make() {
+    links.tables[FakeLinks::kOwn] = {{7, "vnet3"}};
+    auto h = std::make_unique<FakeTable<tap_hist_key, hist>>();
+    auto f = std::make_unique<FakeTable<uint64_t, tap_inflight>>();
+    hists = h.get();
+    inflight = f.get();
+    TapCollector::Sources src;
+    src.hists = std::move(h);
+    src.inflight = std::move(f);
+    src.stat = [](uint32_t i) { return uint64_t{i + 1}; };
+    src.now_ns = [this] { return now_ns; };
+    collector = std::make_unique<TapCollector>(std::move(src), links, cfg);
+  }
+
+  std::string Text() {
+    std::ostringstream os;
+    prometheus::TextSerializer().Serialize(os, collector->Collect());
+    return os.str();
+  }
+
+  FakeLinks links;
+  config::Config cfg;
+  FakeTable<tap_hist_key, hist>* hists = nullptr;
+  FakeTable<uint64_t, tap_inflight>* inflight = nullptr;
+  uint64_t now_ns = 100'000'000'000;
+  std::unique_ptr<TapCollector> collector;
+};
+
+TEST_F(TapCollectorTest, HistogramGoldenText) {
+  cfg.tap.bucket_min = std::chrono::microseconds(3);  // rounds up to 4us
+  cfg.tap.bucket_max = std::chrono::microseconds(20);  // rounds up to 32us
+  Make();
+  hist h = {};
+  h.slots[0] = 1;  // <= 1us
+  h.slots[2] = 2;  // <= 4us
+  h.slots[4] = 3;  // <= 16us
+  h.slots[7] = 4;  // <= 128us: only in +Inf
+  h.sum_ns = 1500000;
+  hists->rows = {{{7, FakeLinks::kOwn, 1, TAP_RX_BACKLOG}, h}};
+  EXPECT_EQ(Text(),
+            "# HELP vnet_tap_rx_backlog_seconds Host to guest: from a packet handed to the tap until the VM's backend "
+            "(vhost, qemu) read it.\n"
+            "# TYPE vnet_tap_rx_backlog_seconds histogram\n"
+            "vnet_tap_rx_backlog_seconds_count{device=\"vnet3\",netns=\"\",queue=\"1\"} 10\n"
+            "vnet_tap_rx_backlog_seconds_sum{device=\"vnet3\",netns=\"\",queue=\"1\"} 0.0015\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"4e-06\"} 3\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"8e-06\"} 3\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"1.6e-05\"} 6\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"3.2e-05\"} 6\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"+Inf\"} 10\n"
+            "# HELP vnet_tap_tx_transit_seconds Guest to host: from a packet received from the tap until the host sent "
+            "it on its egress device.\n"
+            "# TYPE vnet_tap_tx_transit_seconds histogram\n"
+            "# HELP vnet_tap_rx_transit_seconds Uplink to guest: from a packet's arrival on a non-tap device until it "
+            "was handed to the tap.\n"
+            "# TYPE vnet_tap_rx_transit_seconds histogram\n");
+}
+
+TEST_F(TapCollectorTest, DefaultRangeIsOneMicrosecondToFourSeconds) {
+  Make();
+  hists->rows = {{{7, FakeLinks::kOwn, 0, TAP_TX_TRANSIT}, hist{}}};
+  std::string text = Text();
+  EXPECT_NE(text.find("vnet_tap_tx_transit_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"0\",le=\"1e-06\"} 0"),
+            std::string::npos);
+  EXPECT_NE(text.find("le=\"4.194304\"} 0"), std::string::npos);
+  EXPECT_EQ(text.find("le=\"8.388608\""), std::string::npos);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * 3 + 23 + 1 + 2);  // 23 bounds, +Inf, count, sum
+}
+
+TEST_F(TapCollectorTest, PacketsInFlightTooLongAreForgottenAndCounted) {
+  Make();
+  inflight->rows = {{1, {now_ns - 11'000'000'000ull, 7, FakeLinks::kOwn, 0, TAP_START_RING}},
+                    {2, {now_ns - 1'000'000'000ull, 7, FakeLinks::kOwn, 0, TAP_START_RING}}};
+  collector->Collect();
+  ASSERT_EQ(inflight->rows.size(), 1u);
+  EXPECT_EQ(inflight->rows[0].first, 2u);
+  auto maps = collector->Maps();
+  EXPECT_EQ(maps[0].map, "tap_inflight");
+  EXPECT_EQ(maps[0].entries, 1u);
+  EXPECT_EQ(maps[0].update_failures, TAP_STAT_INFLIGHT_FULL + 1u);
+  EXPECT_EQ(maps[0].evictions, 1u + (TAP_STAT_STALE + 1u));  // expired + replaced
+  EXPECT_EQ(maps[1].map, "tap_hists");
+  EXPECT_EQ(maps[1].update_failures, TAP_STAT_HIST_FULL + 1u);
+}
+
+}  // namespace
+}  // namespace vnet::collectors
