@@ -23,7 +23,9 @@ static __always_inline __u32 log2_ceil(__u64 v)
 
 static __always_inline void hist_add(struct hist *h, __u64 ns)
 {
-	__u32 slot = log2_ceil((ns + 999) / 1000);
+	/* A 64-bit index, clamped right before use: 5.10's verifier loses the bound of a 32-bit
+	 * one once it is widened for the address computation. */
+	__u64 slot = log2_ceil((ns + 999) / 1000);
 
 	if (slot >= HIST_SLOTS)
 		slot = HIST_SLOTS - 1;
