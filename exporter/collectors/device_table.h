@@ -1,7 +1,9 @@
 // The series of a BPF map keyed by device (a Key with `netns` and `ifindex` fields), named at
 // scrape time in the device's own namespace. What a device counted stays under its own name
 // when the device is deleted, renamed or its ifindex given to another device, for the grace
-// period; then it disappears.
+// period; then it disappears. It disappears at once when another device takes the name (a VM
+// restarted, its tap re-created): a series must never join the identity of a VM that did not
+// count it, so the new device's series starts from zero instead (a counter reset).
 #pragma once
 
 #include <functional>
@@ -31,6 +33,7 @@ class DeviceTable {
   DeviceTable(std::unique_ptr<Table> table, net::LinkSource& links, const config::Devices& devices, LabelFn labels,
               PrepareFn prepare = [](const std::vector<Key>&) {})
       : table_(std::move(table)),
+        links_(links),
         tracker_(links, devices.grace_period),
         devices_(devices),
         labels_(std::move(labels)),
@@ -59,7 +62,18 @@ class DeviceTable {
       return changed.count(id) > 0;  // Retire() took those
     });
     table_->Erase(erase);
-    std::erase_if(retired_, [&](const auto& r) { return r.second.until <= now; });
+    std::map<uint32_t, std::set<std::string>> names;  // devices present now, per namespace
+    std::erase_if(retired_, [&](const auto& r) {
+      if (r.second.until <= now) return true;
+      auto n = names.find(r.second.netns);
+      if (n == names.end()) {
+        n = names.emplace(r.second.netns, std::set<std::string>{}).first;
+        if (auto links = links_.Links(r.second.netns)) {
+          for (const auto& [ifindex, name] : *links) n->second.insert(name);
+        }
+      }
+      return n->second.count(r.first[0]) > 0;
+    });
     entries_ = entries.size();
 
     std::vector<Key> keys;
@@ -93,6 +107,7 @@ class DeviceTable {
   struct Retired {
     Value value{};
     Clock::time_point until;
+    uint32_t netns = 0;
   };
 
   Labels Join(const net::DeviceLabels& dev, const Key& k) const {
@@ -114,11 +129,13 @@ class DeviceTable {
       Retired& r = retired_[Join(dev, k)];
       bpf::Accumulate(r.value, v);
       r.until = now + tracker_.grace();
+      r.netns = id.netns;
     }
     table_->Erase(erase);
   }
 
   std::unique_ptr<Table> table_;
+  net::LinkSource& links_;
   net::DeviceTracker tracker_;
   config::Devices devices_;
   LabelFn labels_;

@@ -29,7 +29,13 @@ DeviceTracker::Result DeviceTracker::Resolve(const std::set<DeviceId>& ids, Cloc
       k = known_.emplace(id, Entry{labels, now}).first;
     }
     if (!k->second.gone_since) k->second.gone_since = now;
-    if (now - *k->second.gone_since >= grace_) {
+    // Another device has taken the name (a VM's tap re-created): the old one's series must not
+    // merge into the new one's, so it ends now rather than after the grace period.
+    bool taken = false;
+    if (t->second) {
+      for (const auto& [ifindex, n] : *t->second) taken = taken || n == k->second.labels.device;
+    }
+    if (taken || now - *k->second.gone_since >= grace_) {
       out.expired.push_back(id);
       known_.erase(k);
       continue;

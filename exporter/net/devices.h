@@ -61,7 +61,7 @@ class DeviceTracker {
     // ids now naming another device (renamed, or ifindex reused) with their previous labels:
     // what was counted under them belongs to the previous device.
     std::vector<std::pair<DeviceId, DeviceLabels>> changed;
-    std::vector<DeviceId> expired;  // gone for longer than the grace period
+    std::vector<DeviceId> expired;  // gone for longer than the grace period, or its name taken
   };
 
   // Resolves the ids present in a map at `now`. Ids not asked for are forgotten.

@@ -41,6 +41,17 @@ TEST(DeviceTracker, GoneDeviceKeepsItsNameForTheGracePeriod) {
   EXPECT_EQ(r.expired, (std::vector<DeviceId>{{FakeLinks::kOwn, 7}}));
 }
 
+TEST(DeviceTracker, GoneDeviceWhoseNameIsTakenExpiresAtOnce) {
+  FakeLinks links;
+  links.tables[FakeLinks::kOwn] = {{7, "vnet3"}};
+  DeviceTracker t(links, 60s);
+  t.Resolve({{FakeLinks::kOwn, 7}}, {});
+  links.tables[FakeLinks::kOwn] = {{9, "vnet3"}};  // re-created with another ifindex
+  auto r = t.Resolve({{FakeLinks::kOwn, 7}, {FakeLinks::kOwn, 9}}, {});
+  EXPECT_EQ(r.expired, (std::vector<DeviceId>{{FakeLinks::kOwn, 7}}));
+  EXPECT_EQ(r.labels.at({FakeLinks::kOwn, 9}).device, "vnet3");
+}
+
 TEST(DeviceTracker, ReusedIfindexIsAChangeWithTheOldLabels) {
   FakeLinks links;
   links.tables[FakeLinks::kOwn] = {{7, "vnet3"}};

@@ -139,6 +139,20 @@ TEST_F(DropsCollectorTest, DeletedDeviceKeepsItsCountsUnderItsNameAndTheIfindexS
       << text;
 }
 
+TEST_F(DropsCollectorTest, NameTakenByANewDeviceDropsTheOldDevicesCounts) {
+  table->rows = {{{kTunXmit, 80, 5, FakeLinks::kOwn, VNET_PROTO_UDP}, {10, 1000}}};
+  Text();
+  collector->OnLink(5, "vnet0", true);  // the VM stops
+  links.tables[FakeLinks::kOwn].erase(5);
+  EXPECT_NE(Text().find("device=\"vnet0\""), std::string::npos);  // within grace
+  links.tables[FakeLinks::kOwn][9] = "vnet0";  // another VM's tap takes the name
+  EXPECT_EQ(Text().find("device=\"vnet0\""), std::string::npos);  // never joined with the new VM
+  table->rows = {{{kTunXmit, 80, 9, FakeLinks::kOwn, VNET_PROTO_UDP}, {2, 200}}};
+  EXPECT_NE(Text().find("{device=\"vnet0\",netns=\"\",reason=\"FULL_RING\",location=\"tun_net_xmit\","
+                        "protocol=\"udp\"} 2\n"),
+            std::string::npos);
+}
+
 TEST_F(DropsCollectorTest, RenameSeenAtScrapeTimeRetiresTheOldName) {
   table->rows = {{{kUdpRcv, 3, 5, FakeLinks::kOwn, VNET_PROTO_UDP}, {2, 200}}};
   Text();
