@@ -10,6 +10,7 @@
 #include "app/log.h"
 #include "app/options.h"
 #include "collectors/drops_collector.h"
+#include "collectors/interface_collector.h"
 #include "collectors/tap_collector.h"
 #include "http/server.h"
 #include "net/link_watcher.h"
@@ -52,6 +53,7 @@ std::vector<std::unique_ptr<collectors::Collector>> MakeCollectors(const config:
   std::vector<std::unique_ptr<collectors::Collector>> out;
   if (cfg.drops.enabled) out.push_back(collectors::DropsCollector::Attach(cfg, links));
   if (cfg.tap.enabled) out.push_back(collectors::TapCollector::Attach(cfg, links));
+  if (cfg.interface.enabled) out.push_back(std::make_unique<collectors::InterfaceCollector>(cfg));
   return out;
 }
 

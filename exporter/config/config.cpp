@@ -124,7 +124,7 @@ void ParseDevices(const Reader& r, Devices& d) {
 }
 
 void ParseCollectors(const Reader& r, Config& cfg) {
-  r.ExpectMap({"drops", "tap"});
+  r.ExpectMap({"drops", "tap", "interface"});
   if (auto drops = r.Child("drops")) {
     drops->ExpectMap({"enabled", "max_entries"});
     if (auto c = drops->Child("enabled")) cfg.drops.enabled = c->Bool();
@@ -149,6 +149,19 @@ void ParseCollectors(const Reader& r, Config& cfg) {
       // The kernel's last bounded slot is 2^25 us.
       if (t.bucket_max > std::chrono::microseconds(1 << 25)) c->Fail("must be at most 33s");
       if (t.bucket_max <= t.bucket_min) c->Fail("must be above bucket_min");
+    }
+  }
+  if (auto i = r.Child("interface")) {
+    i->ExpectMap({"enabled", "libvirt_dir", "ovsdb_socket", "ovsdb_timeout"});
+    auto& c = cfg.interface;
+    if (auto v = i->Child("enabled")) c.enabled = v->Bool();
+    if (auto v = i->Child("libvirt_dir")) c.libvirt_dir = v->String();
+    if (auto v = i->Child("ovsdb_socket")) c.ovsdb_socket = v->String();
+    if (auto v = i->Child("ovsdb_timeout")) {
+      c.ovsdb_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(v->Duration());
+      if (c.ovsdb_timeout < std::chrono::milliseconds(1) || c.ovsdb_timeout > std::chrono::seconds(10)) {
+        v->Fail("must be between 1ms and 10s");
+      }
     }
   }
 }

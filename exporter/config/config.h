@@ -40,12 +40,20 @@ struct TapCollector {
   std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
 };
 
+struct InterfaceCollector {
+  bool enabled = true;
+  std::string libvirt_dir = "/run/libvirt/qemu";
+  std::string ovsdb_socket = "/run/openvswitch/db.sock";
+  std::chrono::milliseconds ovsdb_timeout{1000};
+};
+
 struct Config {
   std::string btf_path;  // empty: the running kernel's /sys/kernel/btf/vmlinux
   std::vector<std::string> disabled_attach_types;  // never used, e.g. to avoid a broken kernel feature
   Devices devices;
   DropsCollector drops;
   TapCollector tap;
+  InterfaceCollector interface;
 };
 
 // The default configuration, embedded in the binary (config/vnet_exporter.yaml).

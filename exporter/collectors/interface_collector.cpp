@@ -1,0 +1,105 @@
+#include "collectors/interface_collector.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "app/log.h"
+#include "metrics/family.h"
+#include "net/jsonrpc.h"
+
+namespace vnet::collectors {
+namespace {
+
+const std::string kName = "interface";
+constexpr unsigned kIffTap = 0x0002;  // tun_flags bit of a tap (linux/if_tun.h IFF_TAP)
+
+std::string ReadLine(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+const std::string& First(const std::string& a, const std::string& b) { return a.empty() ? b : a; }
+
+}  // namespace
+
+std::map<std::string, Link> ReadLinks(const std::string& dir) {
+  std::map<std::string, Link> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    Link l;
+    l.mac = ReadLine(e.path() / "address");
+    std::error_code lec;
+    auto master = std::filesystem::read_symlink(e.path() / "master", lec);
+    if (!lec) l.master = master.filename();
+    std::string flags = ReadLine(e.path() / "tun_flags");
+    l.tap = !flags.empty() && (std::stoul(flags, nullptr, 16) & kIffTap) && ReadLine(e.path() / "type") == "1";
+    for (const auto& q : std::filesystem::directory_iterator(e.path() / "queues", lec)) {
+      if (q.path().filename().string().rfind("tx-", 0) == 0) l.queues++;
+    }
+    out[e.path().filename()] = l;
+  }
+  return out;
+}
+
+InterfaceCollector::InterfaceCollector(const config::Config& cfg, std::string sysfs)
+    : devices_(cfg.devices),
+      sysfs_(std::move(sysfs)),
+      libvirt_(cfg.interface.libvirt_dir),
+      ovsdb_(cfg.interface.ovsdb_socket, cfg.interface.ovsdb_timeout) {}
+
+const std::string& InterfaceCollector::Name() const { return kName; }
+
+std::vector<prometheus::MetricFamily> InterfaceCollector::Collect() const {
+  using prometheus::MetricType;
+  auto info = metrics::Family("vnet_interface_info",
+                              "A VM's network interface on this host: tap device, VM, bridge and OVS port. Always 1; "
+                              "join with * on(device) group_left(vm_name) vnet_interface_info.",
+                              MetricType::Gauge);
+  auto up = metrics::Family("vnet_interface_source_up",
+                            "1 when the identity source answered at the last scrape (libvirt: its live domain "
+                            "directory is readable; ovsdb: ovsdb-server answered).",
+                            MetricType::Gauge);
+  std::lock_guard lock(mu_);
+  std::map<std::string, identity::VmInterface> vms;
+  bool libvirt_up = libvirt_.Read(vms);
+  std::map<std::string, identity::OvsInterface> ovs;
+  bool ovsdb_up = true;
+  try {
+    ovs = ovsdb_.Read();
+    ovsdb_error_.reset();
+  } catch (const net::JsonRpcError& e) {
+    ovsdb_up = false;
+    if (ovsdb_error_ != e.what()) app::Log(app::Level::kInfo, std::string("interface: no OVSDB identity: ") + e.what());
+    ovsdb_error_ = e.what();
+  }
+  metrics::AddGauge(up, {{"source", "libvirt"}}, libvirt_up ? 1 : 0);
+  metrics::AddGauge(up, {{"source", "ovsdb"}}, ovsdb_up ? 1 : 0);
+
+  for (const auto& [dev, link] : ReadLinks(sysfs_)) {
+    auto vm = vms.find(dev);
+    auto port = ovs.find(dev);
+    if (!link.tap && vm == vms.end() && port == ovs.end()) continue;  // not a VM's interface
+    if (!devices_.Selected(dev)) continue;
+    const identity::VmInterface v = vm == vms.end() ? identity::VmInterface{} : vm->second;
+    const identity::OvsInterface o = port == ovs.end() ? identity::OvsInterface{} : port->second;
+    // A Linux bridge is the device's master; an OVS port's master is the datapath (ovs-system).
+    const std::string linux_bridge = link.master == "ovs-system" ? "" : link.master;
+    metrics::AddGauge(info,
+                      {{"device", dev},
+                       {"mac", link.mac},
+                       {"queues", std::to_string(link.queues)},
+                       {"vm_name", v.vm_name},
+                       {"vm_uuid", First(v.vm_uuid, o.vm_uuid)},
+                       {"vm_mac", First(v.mac, o.attached_mac)},
+                       {"bridge", First(o.bridge, First(linux_bridge, v.bridge))},
+                       {"ovs_port", o.port},
+                       {"iface_id", First(o.iface_id, v.iface_id)},
+                       {"iface_status", o.iface_status}},
+                      1);
+  }
+  return {info, up};
+}
+
+}  // namespace vnet::collectors

@@ -1,0 +1,47 @@
+// vnet_interface_info: which VM and which OVS port each vnet belongs to, for joins
+// (`* on(device) group_left(vm_name) vnet_interface_info`). Sources, each optional and read
+// again at every scrape: sysfs, libvirt's live domain XML, OVSDB.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "collectors/collector.h"
+#include "config/config.h"
+#include "identity/libvirt.h"
+#include "identity/ovsdb.h"
+
+namespace vnet::collectors {
+
+// What sysfs says of a device of the exporter's own namespace.
+struct Link {
+  std::string mac;
+  std::string master;  // bridge (or ovs-system) the device is enslaved to
+  bool tap = false;    // an Ethernet device of the tun driver
+  int queues = 0;      // transmit queues (attached tap queues)
+};
+
+// Every device of /sys/class/net (or `dir`).
+std::map<std::string, Link> ReadLinks(const std::string& dir = "/sys/class/net");
+
+class InterfaceCollector : public Collector {
+ public:
+  explicit InterfaceCollector(const config::Config& cfg, std::string sysfs = "/sys/class/net");
+
+  const std::string& Name() const override;
+  std::vector<ProbeStatus> Probes() const override { return {}; }
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  config::Devices devices_;
+  std::string sysfs_;
+  mutable std::mutex mu_;
+  mutable identity::Libvirt libvirt_;
+  identity::Ovsdb ovsdb_;
+  mutable std::optional<std::string> ovsdb_error_;  // logged once per change
+};
+
+}  // namespace vnet::collectors

@@ -1,0 +1,42 @@
+// VM identity from the live domain XML files libvirtd keeps for running QEMU domains
+// (/run/libvirt/qemu/<name>.xml). Neither libvirt's client library nor a running libvirtd is
+// needed: the files are read, and parsed again only when they change.
+#pragma once
+
+#include <ctime>
+#include <map>
+#include <string>
+
+namespace vnet::identity {
+
+struct VmInterface {
+  std::string vm_name;
+  std::string vm_uuid;
+  std::string mac;       // the guest's MAC (<mac address=...>)
+  std::string bridge;    // <source bridge=...>
+  std::string iface_id;  // <virtualport type='openvswitch'><parameters interfaceid=...>
+};
+
+class Libvirt {
+ public:
+  explicit Libvirt(std::string dir) : dir_(std::move(dir)) {}
+
+  // Interfaces of the running domains by target device name (vnet0, ...). False when the
+  // directory cannot be read (no libvirt on this host).
+  bool Read(std::map<std::string, VmInterface>& out);
+
+ private:
+  struct File {
+    std::time_t mtime = 0;
+    long size = 0;
+    std::map<std::string, VmInterface> interfaces;
+  };
+
+  std::string dir_;
+  std::map<std::string, File> files_;
+};
+
+// Parses one domain XML (live status <domstatus><domain> or plain <domain>). Exposed for tests.
+std::map<std::string, VmInterface> ParseDomainXml(const std::string& xml);
+
+}  // namespace vnet::identity

@@ -1,0 +1,162 @@
+// vnet_interface_info against a real ovsdb-server and real taps, with libvirt domain XML files
+// written as libvirtd writes them; joined with the drops of the same taps, through VM churn.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "../support/fixtures.h"
+#include "../support/netns.h"
+#include "collectors/drops_collector.h"
+#include "collectors/interface_collector.h"
+#include "net/link_watcher.h"
+
+namespace vnet::testing {
+namespace {
+
+// A private ovsdb-server on a socket of the test's own (no ovs-vswitchd: rows only).
+class OvsdbServer {
+ public:
+  OvsdbServer() {
+    Sh("ovsdb-tool create " + Path("conf.db") + " /usr/share/openvswitch/vswitch.ovsschema");
+    // A child of the test (not --detach), so that it is reaped when stopped.
+    pid_ = fork();
+    if (pid_ == 0) {
+      execlp("ovsdb-server", "ovsdb-server", Path("conf.db").c_str(), ("--remote=punix:" + socket()).c_str(),
+             ("--unixctl=" + Path("ctl")).c_str(), ("--log-file=" + Path("log")).c_str(), "--no-chdir", nullptr);
+      _exit(127);
+    }
+    if (!WaitFor([&] { return std::filesystem::exists(socket()); })) throw std::runtime_error("ovsdb-server did not start");
+    Vsctl("init");
+  }
+  ~OvsdbServer() { Stop(); }
+  void Stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  std::string socket() const { return Path("db.sock"); }
+  std::string Vsctl(const std::string& args) const { return Sh("ovs-vsctl --db=unix:" + socket() + " --no-wait " + args); }
+
+ private:
+  std::string Path(const std::string& f) const { return (dir_.path() / f).string(); }
+  TempDir dir_;
+  pid_t pid_ = -1;
+};
+
+std::string DomainXml(const std::string& name, const std::string& uuid, const std::string& mac,
+                      const std::string& dev, const std::string& iface_id) {
+  return "<domstatus state='running' reason='booted' pid='1'>\n  <domain type='kvm' id='1'>\n    <name>" + name +
+         "</name>\n    <uuid>" + uuid + "</uuid>\n    <devices>\n      <interface type='bridge'>\n        <mac address='" +
+         mac + "'/>\n        <source bridge='br-vx'/>\n        <virtualport type='openvswitch'>\n          <parameters "
+         "interfaceid='" + iface_id + "'/>\n        </virtualport>\n        <target dev='" + dev +
+         "'/>\n      </interface>\n    </devices>\n  </domain>\n</domstatus>\n";
+}
+
+// Drops per VM, as `sum by (vm_name) (vnet_drops_total * on(device) group_left(vm_name) vnet_interface_info)`.
+std::map<std::string, double> DropsPerVm(collectors::Collector& drops, collectors::Collector& info) {
+  std::map<std::string, std::string> vm_of;
+  for (const auto& f : info.Collect()) {
+    if (f.name != "vnet_interface_info") continue;
+    for (const auto& m : f.metric) vm_of[m.label[0].value] = m.label[3].value;  // device, ..., vm_name
+  }
+  std::map<std::string, double> out;
+  for (const auto& f : drops.Collect()) {
+    if (f.name != "vnet_drops_total") continue;
+    for (const auto& m : f.metric) {
+      if (m.label[1].value != "") continue;  // the exporter's own namespace, as vnet_interface_info
+      auto vm = vm_of.find(m.label[0].value);
+      if (vm != vm_of.end()) out[vm->second] += m.counter.value;
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> InfoOf(collectors::Collector& info, const std::string& device) {
+  for (const auto& f : info.Collect()) {
+    if (f.name != "vnet_interface_info") continue;
+    for (const auto& m : f.metric) {
+      if (m.label[0].value != device) continue;
+      std::map<std::string, std::string> l;
+      for (const auto& lp : m.label) l[lp.name] = lp.value;
+      return l;
+    }
+  }
+  return {};
+}
+
+TEST(InterfaceTest, IdentityFollowsATapGivenToAnotherVm) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: creates taps and loads BPF programs";
+  OvsdbServer ovs;
+  ovs.Vsctl("add-br br-vx");
+  TempDir libvirt;
+  const std::string tap_name = Prefix() + "t";  // in the host namespace, as libvirt makes them; no address
+  config::Config cfg;
+  cfg.interface.libvirt_dir = libvirt.path().string();
+  cfg.interface.ovsdb_socket = ovs.socket();
+  cfg.devices.include = {tap_name};
+  net::SystemLinks links;
+  auto drops = collectors::DropsCollector::Attach(cfg, links);
+  ASSERT_TRUE(drops->Probes()[0].attached);
+  collectors::InterfaceCollector info(cfg);
+  net::LinkWatcher watcher([&](uint32_t i, const std::string& n, bool d) { drops->OnLink(i, n, d); });
+
+  // The VM sends frames the host is not the destination of: dropped as OTHERHOST on its tap.
+  auto frame = UdpFrame("02:00:00:00:00:99", "52:54:00:00:00:0a", "192.0.2.10", "192.0.2.1");
+  auto start_vm = [&](const std::string& vm, const std::string& uuid, const std::string& mac) {
+    auto tap = std::make_unique<Tap>(nullptr, tap_name);
+    Sh("sysctl -qw net.ipv6.conf." + tap_name + ".disable_ipv6=1 && ip link set " + tap_name + " up");
+    ovs.Vsctl("add-port br-vx " + tap_name + " -- set Interface " + tap_name + " external_ids:iface-id=port-" + vm +
+              " external_ids:attached-mac=" + mac + " external_ids:vm-uuid=" + uuid +
+              " external_ids:iface-status=active");
+    libvirt.Write(vm + ".xml", DomainXml(vm, uuid, mac, tap_name, "port-" + vm));
+    return tap;
+  };
+  auto stop_vm = [&](std::unique_ptr<Tap>& tap, const std::string& vm) {
+    ovs.Vsctl("del-port br-vx " + tap_name);
+    std::filesystem::remove(libvirt.path() / (vm + ".xml"));
+    tap.reset();
+  };
+
+  auto tap = start_vm("vm-a", "uuid-a", "52:54:00:00:00:0a");
+  auto l = InfoOf(info, tap_name);
+  EXPECT_EQ(l["vm_name"], "vm-a");
+  EXPECT_EQ(l["vm_uuid"], "uuid-a");
+  EXPECT_EQ(l["vm_mac"], "52:54:00:00:00:0a");
+  EXPECT_EQ(l["bridge"], "br-vx");
+  EXPECT_EQ(l["ovs_port"], tap_name);
+  EXPECT_EQ(l["iface_id"], "port-vm-a");
+  EXPECT_EQ(l["iface_status"], "active");
+  EXPECT_EQ(l["queues"], "1");
+  for (int i = 0; i < 5; i++) tap->Write(frame);
+  ASSERT_TRUE(WaitFor([&] { return DropsPerVm(*drops, info)["vm-a"] >= 5; }));
+  EXPECT_EQ(DropsPerVm(*drops, info), (std::map<std::string, double>{{"vm-a", 5}}));
+
+  // vm-a stops; vm-b starts and gets a tap of the same name, while traffic flows.
+  stop_vm(tap, "vm-a");
+  tap = start_vm("vm-b", "uuid-b", "52:54:00:00:00:0b");
+  for (int i = 0; i < 2; i++) tap->Write(frame);
+  EXPECT_EQ(InfoOf(info, tap_name)["vm_name"], "vm-b");
+  ASSERT_TRUE(WaitFor([&] {
+    auto per_vm = DropsPerVm(*drops, info);
+    EXPECT_EQ(per_vm.count("vm-a"), 0u) << "vm-a joined again";
+    return per_vm["vm-b"] >= 2;
+  }));
+  EXPECT_EQ(DropsPerVm(*drops, info), (std::map<std::string, double>{{"vm-b", 2}}));
+
+  // ovsdb-server goes away: the OVS labels empty, the rest stays, nothing fails.
+  ovs.Stop();
+  ASSERT_TRUE(WaitFor([&] { return InfoOf(info, tap_name)["ovs_port"].empty(); }));
+  l = InfoOf(info, tap_name);
+  EXPECT_EQ(l["vm_name"], "vm-b");
+  EXPECT_EQ(l["iface_id"], "port-vm-b");  // libvirt's virtualport says it too
+  EXPECT_EQ(l["iface_status"], "");
+}
+
+}  // namespace
+}  // namespace vnet::testing

@@ -1,0 +1,170 @@
+// Identity sources on fixed inputs: libvirt domain XML, an OVSDB reply, a sysfs tree.
+#include "collectors/interface_collector.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "../support/fixtures.h"
+
+namespace vnet::collectors {
+namespace {
+
+using vnet::testing::TempDir;
+
+// As libvirtd writes /run/libvirt/qemu/<name>.xml for a running domain (abridged).
+const char* kDomstatus = R"(<domstatus state='running' reason='booted' pid='4242'>
+  <monitor path='/var/lib/libvirt/qemu/domain-1-web1/monitor.sock' type='unix'/>
+  <domain type='kvm' id='1'>
+    <name>web1</name>
+    <uuid>6f1c8a2e-1b7d-4e0a-9d1a-3c2b1a0f9e8d</uuid>
+    <devices>
+      <interface type='bridge'>
+        <mac address='52:54:00:12:34:56'/>
+        <source bridge='br-int'/>
+        <virtualport type='openvswitch'>
+          <parameters interfaceid='0c7d0f7e-2b4a-4d7e-8f0e-111111111111'/>
+        </virtualport>
+        <target dev='vnet3'/>
+        <model type='virtio'/>
+      </interface>
+      <interface type='bridge'>
+        <mac address='52:54:00:ab:cd:ef'/>
+        <source bridge='br0'/>
+        <target dev='vnet4'/>
+      </interface>
+      <interface type='network'>
+        <mac address='52:54:00:00:00:01'/>
+        <source network='default'/>
+      </interface>
+    </devices>
+  </domain>
+</domstatus>
+)";
+
+TEST(Libvirt, ParsesLiveDomainXml) {
+  auto ifs = identity::ParseDomainXml(kDomstatus);
+  ASSERT_EQ(ifs.size(), 2u);  // the interface without a target device has no host side
+  const auto& a = ifs.at("vnet3");
+  EXPECT_EQ(a.vm_name, "web1");
+  EXPECT_EQ(a.vm_uuid, "6f1c8a2e-1b7d-4e0a-9d1a-3c2b1a0f9e8d");
+  EXPECT_EQ(a.mac, "52:54:00:12:34:56");
+  EXPECT_EQ(a.bridge, "br-int");
+  EXPECT_EQ(a.iface_id, "0c7d0f7e-2b4a-4d7e-8f0e-111111111111");
+  EXPECT_EQ(ifs.at("vnet4").iface_id, "");
+  EXPECT_TRUE(identity::ParseDomainXml("<domain><name>x").empty());
+}
+
+TEST(Libvirt, FollowsDomainsStartingAndStopping) {
+  TempDir dir;
+  identity::Libvirt lv(dir.path().string());
+  std::map<std::string, identity::VmInterface> out;
+  EXPECT_TRUE(lv.Read(out));
+  EXPECT_TRUE(out.empty());
+  std::string path = dir.Write("web1.xml", kDomstatus);
+  EXPECT_TRUE(lv.Read(out));
+  EXPECT_EQ(out.at("vnet3").vm_name, "web1");
+  // The tap is given to another domain: web1's file goes, db1's comes.
+  std::filesystem::remove(path);
+  std::string db1 = kDomstatus;
+  db1.replace(db1.find("<name>web1</name>"), 17, "<name>db1</name>");
+  dir.Write("db1.xml", db1);
+  out.clear();
+  EXPECT_TRUE(lv.Read(out));
+  EXPECT_EQ(out.at("vnet3").vm_name, "db1");
+  EXPECT_FALSE(identity::Libvirt("/nonexistent").Read(out));
+}
+
+TEST(Ovsdb, ParsesInterfacePortAndBridgeRows) {
+  auto result = nlohmann::json::parse(R"([
+    {"rows": [
+      {"_uuid": ["uuid", "i1"], "name": "vnet3",
+       "external_ids": ["map", [["attached-mac", "52:54:00:12:34:56"], ["iface-id", "port-1"],
+                                ["iface-status", "active"], ["vm-uuid", "6f1c8a2e"]]]},
+      {"_uuid": ["uuid", "i2"], "name": "br-int", "external_ids": ["map", []]}]},
+    {"rows": [
+      {"_uuid": ["uuid", "p1"], "name": "vnet3", "interfaces": ["uuid", "i1"]},
+      {"_uuid": ["uuid", "p2"], "name": "br-int", "interfaces": ["set", [["uuid", "i2"]]]}]},
+    {"rows": [{"_uuid": ["uuid", "b1"], "name": "br-int", "ports": ["set", [["uuid", "p1"], ["uuid", "p2"]]]}]}
+  ])");
+  auto ifs = identity::ParseOvsdbTables(result);
+  ASSERT_EQ(ifs.size(), 2u);
+  const auto& v = ifs.at("vnet3");
+  EXPECT_EQ(v.bridge, "br-int");
+  EXPECT_EQ(v.port, "vnet3");
+  EXPECT_EQ(v.iface_id, "port-1");
+  EXPECT_EQ(v.attached_mac, "52:54:00:12:34:56");
+  EXPECT_EQ(v.vm_uuid, "6f1c8a2e");
+  EXPECT_EQ(v.iface_status, "active");
+  EXPECT_EQ(ifs.at("br-int").bridge, "br-int");
+}
+
+// A /sys/class/net with a tap on a Linux bridge, a tap on OVS, and a plain NIC.
+void MakeSysfs(const TempDir& dir) {
+  auto dev = [&](const std::string& name, const std::string& mac, const std::string& tun_flags, int queues,
+                 const std::string& master) {
+    dir.Write("net/" + name + "/address", mac + "\n");
+    dir.Write("net/" + name + "/type", "1\n");
+    if (!tun_flags.empty()) dir.Write("net/" + name + "/tun_flags", tun_flags + "\n");
+    for (int q = 0; q < queues; q++) dir.Write("net/" + name + "/queues/tx-" + std::to_string(q) + "/x", "");
+    if (!master.empty()) {
+      std::filesystem::create_directories(dir.path() / "devices" / master);
+      std::filesystem::create_symlink(dir.path() / "devices" / master, dir.path() / "net" / name / "master");
+    }
+  };
+  dev("vnet3", "fe:54:00:12:34:56", "0x1002", 4, "ovs-system");
+  dev("vnet4", "fe:54:00:ab:cd:ef", "0x5002", 1, "br0");
+  dev("eth0", "02:00:00:00:00:01", "", 2, "");
+  dev("tun0", "00:00:00:00:00:00", "0x1001", 1, "");  // a tun (L3) device: not a VM's tap
+}
+
+TEST(InterfaceCollector, JoinsTheSourcesPerDevice) {
+  TempDir dir;
+  MakeSysfs(dir);
+  dir.Write("libvirt/web1.xml", kDomstatus);
+  config::Config cfg;
+  cfg.interface.libvirt_dir = (dir.path() / "libvirt").string();
+  cfg.interface.ovsdb_socket = (dir.path() / "db.sock").string();  // no ovsdb-server here
+  InterfaceCollector c(cfg, (dir.path() / "net").string());
+  std::ostringstream os;
+  prometheus::TextSerializer().Serialize(os, c.Collect());
+  EXPECT_EQ(os.str(),
+            "# HELP vnet_interface_info A VM's network interface on this host: tap device, VM, bridge and OVS port. "
+            "Always 1; join with * on(device) group_left(vm_name) vnet_interface_info.\n"
+            "# TYPE vnet_interface_info gauge\n"
+            "vnet_interface_info{device=\"vnet3\",mac=\"fe:54:00:12:34:56\",queues=\"4\",vm_name=\"web1\","
+            "vm_uuid=\"6f1c8a2e-1b7d-4e0a-9d1a-3c2b1a0f9e8d\",vm_mac=\"52:54:00:12:34:56\",bridge=\"br-int\","
+            "ovs_port=\"\",iface_id=\"0c7d0f7e-2b4a-4d7e-8f0e-111111111111\",iface_status=\"\"} 1\n"
+            "vnet_interface_info{device=\"vnet4\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"web1\","
+            "vm_uuid=\"6f1c8a2e-1b7d-4e0a-9d1a-3c2b1a0f9e8d\",vm_mac=\"52:54:00:ab:cd:ef\",bridge=\"br0\","
+            "ovs_port=\"\",iface_id=\"\",iface_status=\"\"} 1\n"
+            "# HELP vnet_interface_source_up 1 when the identity source answered at the last scrape (libvirt: its "
+            "live domain directory is readable; ovsdb: ovsdb-server answered).\n"
+            "# TYPE vnet_interface_source_up gauge\n"
+            "vnet_interface_source_up{source=\"libvirt\"} 1\n"
+            "vnet_interface_source_up{source=\"ovsdb\"} 0\n");
+}
+
+TEST(InterfaceCollector, TapsWithoutAnySourceHaveEmptyIdentity) {
+  TempDir dir;
+  MakeSysfs(dir);
+  config::Config cfg;
+  cfg.interface.libvirt_dir = "/nonexistent";
+  cfg.interface.ovsdb_socket = "/nonexistent.sock";
+  InterfaceCollector c(cfg, (dir.path() / "net").string());
+  std::ostringstream os;
+  prometheus::TextSerializer().Serialize(os, c.Collect());
+  EXPECT_NE(os.str().find("vnet_interface_info{device=\"vnet4\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"\","
+                          "vm_uuid=\"\",vm_mac=\"\",bridge=\"br0\",ovs_port=\"\",iface_id=\"\",iface_status=\"\"} 1"),
+            std::string::npos)
+      << os.str();
+  EXPECT_EQ(os.str().find("device=\"eth0\""), std::string::npos);
+  EXPECT_EQ(os.str().find("device=\"tun0\""), std::string::npos);
+  EXPECT_NE(os.str().find("vnet_interface_source_up{source=\"libvirt\"} 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vnet::collectors
