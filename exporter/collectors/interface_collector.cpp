@@ -29,6 +29,7 @@ std::map<std::string, Link> ReadLinks(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     Link l;
+    l.ifindex = ReadLine(e.path() / "ifindex");
     l.mac = ReadLine(e.path() / "address");
     std::error_code lec;
     auto master = std::filesystem::read_symlink(e.path() / "master", lec);
@@ -88,6 +89,7 @@ std::vector<prometheus::MetricFamily> InterfaceCollector::Collect() const {
     const std::string linux_bridge = link.master == "ovs-system" ? "" : link.master;
     metrics::AddGauge(info,
                       {{"device", dev},
+                       {"ifindex", link.ifindex},
                        {"mac", link.mac},
                        {"queues", std::to_string(link.queues)},
                        {"vm_name", v.vm_name},

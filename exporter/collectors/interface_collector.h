@@ -18,6 +18,7 @@ namespace vnet::collectors {
 
 // What sysfs says of a device of the exporter's own namespace.
 struct Link {
+  std::string ifindex;
   std::string mac;
   std::string master;  // bridge (or ovs-system) the device is enslaved to
   bool tap = false;    // an Ethernet device of the tun driver

@@ -63,7 +63,11 @@ std::map<std::string, double> DropsPerVm(collectors::Collector& drops, collector
   std::map<std::string, std::string> vm_of;
   for (const auto& f : info.Collect()) {
     if (f.name != "vnet_interface_info") continue;
-    for (const auto& m : f.metric) vm_of[m.label[0].value] = m.label[3].value;  // device, ..., vm_name
+    for (const auto& m : f.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == "vm_name") vm_of[m.label[0].value] = l.value;
+      }
+    }
   }
   std::map<std::string, double> out;
   for (const auto& f : drops.Collect()) {

@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/table.h"
 #include "net/devices.h"
 
 namespace vnet::testing {
@@ -92,6 +94,22 @@ class FakeLinks : public net::LinkSource {
     return n == names.end() ? std::to_string(netns) : n->second;
   }
   uint32_t OwnNetns() const override { return kOwn; }
+};
+
+// Fixed map contents in place of a BPF map.
+template <class Key, class Value>
+class FakeTable : public bpf::CounterTable<Key, Value> {
+ public:
+  std::vector<std::pair<Key, Value>> rows;
+  uint32_t capacity = 1024;
+
+  std::vector<std::pair<Key, Value>> Read() const override { return rows; }
+  void Erase(const std::vector<Key>& keys) override {
+    for (const auto& k : keys) {
+      std::erase_if(rows, [&](const auto& r) { return std::memcmp(&r.first, &k, sizeof(k)) == 0; });
+    }
+  }
+  uint32_t Capacity() const override { return capacity; }
 };
 
 }  // namespace vnet::testing

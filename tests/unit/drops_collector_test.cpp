@@ -14,17 +14,7 @@ namespace {
 using vnet::testing::FakeLinks;
 using vnet::testing::TempDir;
 
-class FakeTable : public DropsCollector::Table {
- public:
-  std::vector<std::pair<drop_key, drop_value>> rows;
-  std::vector<std::pair<drop_key, drop_value>> Read() const override { return rows; }
-  void Erase(const std::vector<drop_key>& keys) override {
-    for (const auto& k : keys) {
-      std::erase_if(rows, [&](const auto& r) { return std::memcmp(&r.first, &k, sizeof(k)) == 0; });
-    }
-  }
-  uint32_t Capacity() const override { return 1024; }
-};
+using FakeTable = vnet::testing::FakeTable<drop_key, drop_value>;
 
 constexpr uint64_t kUdpRcv = 0xffffffff81100010;
 constexpr uint64_t kUdpRcv2 = 0xffffffff81100020;

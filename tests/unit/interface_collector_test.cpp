@@ -104,8 +104,10 @@ TEST(Ovsdb, ParsesInterfacePortAndBridgeRows) {
 
 // A /sys/class/net with a tap on a Linux bridge, a tap on OVS, and a plain NIC.
 void MakeSysfs(const TempDir& dir) {
+  int ifindex = 10;
   auto dev = [&](const std::string& name, const std::string& mac, const std::string& tun_flags, int queues,
                  const std::string& master) {
+    dir.Write("net/" + name + "/ifindex", std::to_string(ifindex++) + "\n");
     dir.Write("net/" + name + "/address", mac + "\n");
     dir.Write("net/" + name + "/type", "1\n");
     if (!tun_flags.empty()) dir.Write("net/" + name + "/tun_flags", tun_flags + "\n");
@@ -135,10 +137,10 @@ TEST(InterfaceCollector, JoinsTheSourcesPerDevice) {
             "# HELP vnet_interface_info A VM's network interface on this host: tap device, VM, bridge and OVS port. "
             "Always 1; join with * on(device) group_left(vm_name) vnet_interface_info.\n"
             "# TYPE vnet_interface_info gauge\n"
-            "vnet_interface_info{device=\"vnet3\",mac=\"fe:54:00:12:34:56\",queues=\"4\",vm_name=\"web1\","
+            "vnet_interface_info{device=\"vnet3\",ifindex=\"10\",mac=\"fe:54:00:12:34:56\",queues=\"4\",vm_name=\"web1\","
             "vm_uuid=\"6f1c8a2e-1b7d-4e0a-9d1a-3c2b1a0f9e8d\",vm_mac=\"52:54:00:12:34:56\",bridge=\"br-int\","
             "ovs_port=\"\",iface_id=\"0c7d0f7e-2b4a-4d7e-8f0e-111111111111\",iface_status=\"\"} 1\n"
-            "vnet_interface_info{device=\"vnet4\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"web1\","
+            "vnet_interface_info{device=\"vnet4\",ifindex=\"11\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"web1\","
             "vm_uuid=\"6f1c8a2e-1b7d-4e0a-9d1a-3c2b1a0f9e8d\",vm_mac=\"52:54:00:ab:cd:ef\",bridge=\"br0\","
             "ovs_port=\"\",iface_id=\"\",iface_status=\"\"} 1\n"
             "# HELP vnet_interface_source_up 1 when the identity source answered at the last scrape (libvirt: its "
@@ -157,7 +159,7 @@ TEST(InterfaceCollector, TapsWithoutAnySourceHaveEmptyIdentity) {
   InterfaceCollector c(cfg, (dir.path() / "net").string());
   std::ostringstream os;
   prometheus::TextSerializer().Serialize(os, c.Collect());
-  EXPECT_NE(os.str().find("vnet_interface_info{device=\"vnet4\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"\","
+  EXPECT_NE(os.str().find("vnet_interface_info{device=\"vnet4\",ifindex=\"11\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"\","
                           "vm_uuid=\"\",vm_mac=\"\",bridge=\"br0\",ovs_port=\"\",iface_id=\"\",iface_status=\"\"} 1"),
             std::string::npos)
       << os.str();

@@ -18,18 +18,7 @@ namespace {
 
 using vnet::testing::FakeLinks;
 
-template <class Key, class Value>
-class FakeTable : public bpf::CounterTable<Key, Value> {
- public:
-  std::vector<std::pair<Key, Value>> rows;
-  std::vector<std::pair<Key, Value>> Read() const override { return rows; }
-  void Erase(const std::vector<Key>& keys) override {
-    for (const auto& k : keys) {
-      std::erase_if(rows, [&](const auto& r) { return std::memcmp(&r.first, &k, sizeof(k)) == 0; });
-    }
-  }
-  uint32_t Capacity() const override { return 128; }
-};
+using vnet::testing::FakeTable;
 
 TEST(HistSlots, SlotIndexIsItsMicrosecondBound) {
   EXPECT_EQ(log2_ceil(0), 0u);
