@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <filesystem>
+
 #include "../support/fixtures.h"
 #include "../support/netns.h"
 
@@ -68,6 +70,22 @@ TEST(CliTest, ConfigCheckLoadsAndAttachesAGoodConfig) {
   EXPECT_NE(r.output.find("collector drops: skb:kfree_skb attached (tp_btf)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("configuration valid, all probes attached"), std::string::npos) << r.output;
   EXPECT_EQ(Exporter("--config.check").code, 0);  // the embedded default
+}
+
+// For kernels without /sys/kernel/btf/vmlinux: the same BTF given as a file (here, extracted from
+// the running kernel; in the kernel matrix, from each guest kernel).
+TEST(CliTest, ExternalBtfFileIsUsed) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
+  TempDir dir;
+  std::string btf = (dir.path() / "vmlinux.btf").string();
+  std::filesystem::copy_file("/sys/kernel/btf/vmlinux", btf);
+  Result r = Exporter("--config.check --bpf.btf-path=" + btf);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("collector drops: skb:kfree_skb attached"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("collector tap: skb:skb_copy_datagram_iovec attached"), std::string::npos) << r.output;
+  TempDir cfg_dir;
+  std::string cfg = cfg_dir.Write("c.yaml", "bpf:\n  btf_path: " + btf + "\n");
+  EXPECT_EQ(Exporter("--config.check --config.file=" + cfg).code, 0);
 }
 
 TEST(CliTest, UnreadableBtfIsReportedAsNotAttached) {
