@@ -3,6 +3,7 @@
 // The host side is a bridge joining the tap and a veth whose peer is a remote host.
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,10 +46,13 @@ class TapTest : public ::testing::Test {
     hv_->Sh("[ ! -e /proc/sys/net/bridge ] || sysctl -qw net.bridge.bridge-nf-call-iptables=0");
     tap_ = std::make_unique<Tap>(hv_.get(), "vm0", kQueues);
     Sh("ip -n " + hv_->name() + " link add up0 type veth peer name eth0 netns " + remote_->name());
-    hv_->Sh("ip link add br0 type bridge stp_state 0 forward_delay 0 && ip link set vm0 master br0 && "
+    // Only the test's own packets may enter the tap: no multicast flooded to it (the remote's IGMP
+    // reports), no IGMP of br0's own (its queries and reports ignore mcast_flood), and an address
+    // on br0 only in the one test about local delivery.
+    hv_->Sh("ip link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0 && "
+            "ip link set br0 multicast off && ip link set vm0 master br0 && "
             "ip link set up0 master br0 && ip link set vm0 up && ip link set up0 up && ip link set br0 up && "
-            "ip addr add 192.0.2.254/24 dev br0 && "
-            "bridge fdb add " + kVmMac + " dev vm0 master static");
+            "bridge fdb add " + kVmMac + " dev vm0 master static && bridge link set dev vm0 mcast_flood off");
     remote_->Sh("ip addr add " + kRemoteIp + "/24 dev eth0 && ip link set eth0 up && ip neigh add " + kVmIp +
                 " lladdr " + kVmMac + " dev eth0 nud permanent");
     remote_mac_ = Mac(remote_.get(), "eth0");
@@ -115,8 +119,25 @@ TEST_F(TapTest, GuestToHostCountsEachFrameOnItsQueue) {
 // sample in the (32.768 ms, 65.536 ms] bucket and one rx transit sample, on its queue.
 TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
   constexpr int kPerQueue = 5;
+  // The remote's end of each flow is a bound socket: the guest's steering frames are received
+  // there (no ICMP port unreachable comes back to the guest) and the flow is sent from it.
+  std::vector<int> remote_socks(kQueues);
+  remote_->Run([&] {
+    for (int q = 0; q < kQueues; q++) {
+      remote_socks[q] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(6000 + q);
+      ASSERT_EQ(bind(remote_socks[q], reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    }
+  });
+  struct Close {
+    std::vector<int>& fds;
+    ~Close() {
+      for (int fd : fds) close(fd);
+    }
+  } close_socks{remote_socks};
   for (int q = 0; q < kQueues; q++) tap_->Write(ToRemote(5000 + q, 6000 + q), q);  // steer
-  // The remote answers those with ICMP port unreachable: let them arrive and drain them.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   for (int q = 0; q < kQueues; q++) tap_->ReadAll(q);
   std::vector<Hist> backlog0, transit0;
@@ -125,13 +146,30 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
     transit0.push_back(Get("vnet_tap_rx_transit_seconds", q));
   }
 
-  for (int q = 0; q < kQueues; q++) SendUdp(*remote_, kVmIp, 5000 + q, kPerQueue, 6000 + q);
+  sockaddr_in vm{};
+  vm.sin_family = AF_INET;
+  inet_pton(AF_INET, kVmIp.c_str(), &vm.sin_addr);
+  const char payload[18] = "vnet_exporter";
+  for (int q = 0; q < kQueues; q++) {
+    vm.sin_port = htons(5000 + q);
+    for (int i = 0; i < kPerQueue; i++) {
+      ASSERT_EQ(sendto(remote_socks[q], payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm)),
+                static_cast<ssize_t>(sizeof(payload)));
+    }
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(40));  // the VM's backend is slow
   std::vector<std::vector<std::vector<uint8_t>>> read(kQueues);
   for (int q = 0; q < kQueues; q++) read[q] = tap_->ReadAll(q);
 
   for (int q = 0; q < kQueues; q++) {
-    ASSERT_EQ(read[q].size(), static_cast<size_t>(kPerQueue)) << "queue " << q;
+    std::string frames;
+    for (const auto& f : read[q]) {
+      char b[96];
+      std::snprintf(b, sizeof(b), "[len %zu proto %d from %d.%d.%d.%d mac %02x:%02x dport %d] ", f.size(),
+                    f.size() > 23 ? f[23] : -1, f[26], f[27], f[28], f[29], f[10], f[11], UdpDstPort(f));
+      frames += b;
+    }
+    ASSERT_EQ(read[q].size(), static_cast<size_t>(kPerQueue)) << "queue " << q << ": " << frames;
     for (const auto& f : read[q]) ASSERT_EQ(UdpDstPort(f), 5000 + q) << "flow not steered to queue " << q;
     Hist backlog = Get("vnet_tap_rx_backlog_seconds", q);
     Hist transit = Get("vnet_tap_rx_transit_seconds", q);
@@ -153,7 +191,8 @@ TEST_F(TapTest, LocalDeliveryIsNotATransitSample) {
     a.sin_port = htons(7000);
     bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   });
-  hv_->Sh("ip neigh add " + kVmIp + " lladdr " + kVmMac + " dev br0 nud permanent");
+  hv_->Sh("ip addr add 192.0.2.254/24 dev br0 && ip neigh add " + kVmIp + " lladdr " + kVmMac +
+          " dev br0 nud permanent");
   double before = Get("vnet_tap_tx_transit_seconds", 1).count;
   auto frame = UdpFrame(Mac(hv_.get(), "br0"), kVmMac, kVmIp, "192.0.2.254", false, 5000, 7000);
   for (int i = 0; i < 6; i++) tap_->Write(frame, 1);
