@@ -76,12 +76,6 @@ std::string Netns::Sh(const std::string& cmd) const {
   return testing::Sh("ip netns exec " + name_ + " sh -c '" + cmd + "'");
 }
 
-uint32_t Netns::Inode() const {
-  struct stat st;
-  if (stat(("/run/netns/" + name_).c_str(), &st) != 0) throw std::runtime_error("stat netns " + name_);
-  return static_cast<uint32_t>(st.st_ino);
-}
-
 uint64_t Netns::Counter(const std::string& group, const std::string& field) const {
   // Both files hold pairs of lines: "Group: names..." then "Group: values...".
   std::string text = Sh("cat /proc/net/snmp /proc/net/netstat");

@@ -32,7 +32,6 @@ class Netns {
   // Runs `fn` on a thread that has entered this namespace.
   void Run(const std::function<void()>& fn) const;
   std::string Sh(const std::string& cmd) const;  // `ip netns exec <name> sh -c cmd`
-  uint32_t Inode() const;
   // A counter from /proc/net/snmp or /proc/net/netstat: Counter("Udp", "NoPorts").
   uint64_t Counter(const std::string& group, const std::string& field) const;
 
@@ -52,7 +51,6 @@ class Tap {
   void Write(const std::vector<uint8_t>& frame, int queue = 0) const;
   // Reads every frame waiting on `queue` without blocking.
   std::vector<std::vector<uint8_t>> ReadAll(int queue) const;
-  int queues() const { return static_cast<int>(fds_.size()); }
 
  private:
   std::vector<int> fds_;
