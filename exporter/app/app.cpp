@@ -11,6 +11,7 @@
 #include "app/options.h"
 #include "collectors/drops_collector.h"
 #include "collectors/interface_collector.h"
+#include "collectors/ovs_collector.h"
 #include "collectors/tap_collector.h"
 #include "http/server.h"
 #include "net/link_watcher.h"
@@ -54,6 +55,7 @@ std::vector<std::unique_ptr<collectors::Collector>> MakeCollectors(const config:
   if (cfg.drops.enabled) out.push_back(collectors::DropsCollector::Attach(cfg, links));
   if (cfg.tap.enabled) out.push_back(collectors::TapCollector::Attach(cfg, links));
   if (cfg.interface.enabled) out.push_back(std::make_unique<collectors::InterfaceCollector>(cfg));
+  if (cfg.ovs.enabled) out.push_back(std::make_unique<collectors::OvsCollector>(cfg.ovs));
   return out;
 }
 

@@ -31,9 +31,13 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
     try {
       auto families = c->Collect();
       out.insert(out.end(), std::make_move_iterator(families.begin()), std::make_move_iterator(families.end()));
+      if (errors_.erase(c->Name())) app::Log(app::Level::kInfo, "collector " + c->Name() + ": recovered");
     } catch (const std::exception& e) {
       ok = false;
-      app::Log(app::Level::kError, "collector " + c->Name() + ": " + e.what());
+      // Once per distinct error, not at every scrape of a daemon that stays away.
+      auto& last = errors_[c->Name()];
+      if (last != e.what()) app::Log(app::Level::kError, "collector " + c->Name() + ": " + e.what());
+      last = e.what();
     }
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     metrics::AddGauge(duration, {{"collector", c->Name()}}, took.count());

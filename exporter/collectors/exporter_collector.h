@@ -2,6 +2,7 @@
 // self-metrics (build, probes, scrape duration and success, BPF program and map state).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,7 @@ class ExporterCollector : public prometheus::Collectable {
   std::vector<std::unique_ptr<Collector>> collectors_;
   std::string bpf_stats_sysctl_;
   mutable std::mutex mu_;  // one scrape at a time: collectors keep per-scrape state
+  mutable std::map<std::string, std::string> errors_;  // collector -> its last scrape's error
 };
 
 }  // namespace vnet::collectors

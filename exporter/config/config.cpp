@@ -124,7 +124,7 @@ void ParseDevices(const Reader& r, Devices& d) {
 }
 
 void ParseCollectors(const Reader& r, Config& cfg) {
-  r.ExpectMap({"drops", "tap", "interface"});
+  r.ExpectMap({"drops", "tap", "interface", "ovs"});
   if (auto drops = r.Child("drops")) {
     drops->ExpectMap({"enabled", "max_entries"});
     if (auto c = drops->Child("enabled")) cfg.drops.enabled = c->Bool();
@@ -160,6 +160,18 @@ void ParseCollectors(const Reader& r, Config& cfg) {
     if (auto v = i->Child("ovsdb_timeout")) {
       c.ovsdb_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(v->Duration());
       if (c.ovsdb_timeout < std::chrono::milliseconds(1) || c.ovsdb_timeout > std::chrono::seconds(10)) {
+        v->Fail("must be between 1ms and 10s");
+      }
+    }
+  }
+  if (auto o = r.Child("ovs")) {
+    o->ExpectMap({"enabled", "rundir", "timeout"});
+    auto& c = cfg.ovs;
+    if (auto v = o->Child("enabled")) c.enabled = v->Bool();
+    if (auto v = o->Child("rundir")) c.rundir = v->String();
+    if (auto v = o->Child("timeout")) {
+      c.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(v->Duration());
+      if (c.timeout < std::chrono::milliseconds(1) || c.timeout > std::chrono::seconds(10)) {
         v->Fail("must be between 1ms and 10s");
       }
     }

@@ -47,6 +47,12 @@ struct InterfaceCollector {
   std::chrono::milliseconds ovsdb_timeout{1000};
 };
 
+struct OvsCollector {
+  bool enabled = true;
+  std::string rundir = "/run/openvswitch";  // ovs-vswitchd.pid and ovs-vswitchd.<pid>.ctl
+  std::chrono::milliseconds timeout{1000};
+};
+
 struct Config {
   std::string btf_path;  // empty: the running kernel's /sys/kernel/btf/vmlinux
   std::vector<std::string> disabled_attach_types;  // never used, e.g. to avoid a broken kernel feature
@@ -54,6 +60,7 @@ struct Config {
   DropsCollector drops;
   TapCollector tap;
   InterfaceCollector interface;
+  OvsCollector ovs;
 };
 
 // The default configuration, embedded in the binary (config/vnet_exporter.yaml).

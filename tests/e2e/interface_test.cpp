@@ -1,9 +1,6 @@
 // vnet_interface_info against a real ovsdb-server and real taps, with libvirt domain XML files
 // written as libvirtd writes them; joined with the drops of the same taps, through VM churn.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,43 +8,13 @@
 
 #include "../support/fixtures.h"
 #include "../support/netns.h"
+#include "../support/ovs.h"
 #include "collectors/drops_collector.h"
 #include "collectors/interface_collector.h"
 #include "net/link_watcher.h"
 
 namespace vnet::testing {
 namespace {
-
-// A private ovsdb-server on a socket of the test's own (no ovs-vswitchd: rows only).
-class OvsdbServer {
- public:
-  OvsdbServer() {
-    Sh("ovsdb-tool create " + Path("conf.db") + " /usr/share/openvswitch/vswitch.ovsschema");
-    // A child of the test (not --detach), so that it is reaped when stopped.
-    pid_ = fork();
-    if (pid_ == 0) {
-      execlp("ovsdb-server", "ovsdb-server", Path("conf.db").c_str(), ("--remote=punix:" + socket()).c_str(),
-             ("--unixctl=" + Path("ctl")).c_str(), ("--log-file=" + Path("log")).c_str(), "--no-chdir", nullptr);
-      _exit(127);
-    }
-    if (!WaitFor([&] { return std::filesystem::exists(socket()); })) throw std::runtime_error("ovsdb-server did not start");
-    Vsctl("init");
-  }
-  ~OvsdbServer() { Stop(); }
-  void Stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  std::string socket() const { return Path("db.sock"); }
-  std::string Vsctl(const std::string& args) const { return Sh("ovs-vsctl --db=unix:" + socket() + " --no-wait " + args); }
-
- private:
-  std::string Path(const std::string& f) const { return (dir_.path() / f).string(); }
-  TempDir dir_;
-  pid_t pid_ = -1;
-};
 
 std::string DomainXml(const std::string& name, const std::string& uuid, const std::string& mac,
                       const std::string& dev, const std::string& iface_id) {

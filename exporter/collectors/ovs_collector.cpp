@@ -1,0 +1,199 @@
+#include "collectors/ovs_collector.h"
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "metrics/family.h"
+#include "net/jsonrpc.h"
+
+namespace vnet::collectors {
+namespace {
+
+const std::string kName = "ovs";
+
+// The coverage events that tell about upcall handling, and their metric names. OVS lists only
+// events that happened; a listed one that never happened is 0.
+const std::vector<std::pair<std::string, std::string>> kCoverage = {
+    {"upcall_flow_limit_hit", "vnet_ovs_upcall_flow_limit_hits_total"},
+    {"upcall_flow_limit_kill", "vnet_ovs_upcall_flow_limit_kills_total"},
+    {"upcall_ukey_contention", "vnet_ovs_upcall_ukey_contentions_total"},
+    {"handler_duplicate_upcall", "vnet_ovs_handler_duplicate_upcalls_total"},
+    {"netlink_overflow", "vnet_ovs_netlink_overflows_total"},
+};
+const std::string kDropAction = "drop_action_";
+
+std::string ReadLine(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+}  // namespace
+
+std::map<std::string, OvsDatapath> ParseDpctlShow(const std::string& text) {
+  // "netdev@ovs-netdev:", then indented "lookups: hit:5 missed:9 lost:0", "flows: 9",
+  // "masks: hit:0 total:0 hit/pkt:0.00", "cache: hit:0 hit-rate:0.00%", ports...
+  static const std::regex header(R"(^(\w+)@(\S+):$)");
+  static const std::regex field(R"(^\s+(lookups|flows|masks|cache):\s*(.*)$)");
+  static const std::regex pair(R"(([\w/-]+):([0-9.]+))");
+  std::map<std::string, OvsDatapath> out;
+  OvsDatapath* dp = nullptr;
+  std::istringstream in(text);
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_match(line, m, header)) {
+      dp = &out[m[2]];
+      dp->type = m[1];
+    } else if (dp && std::regex_match(line, m, field)) {
+      const std::string name = m[1], rest = m[2];
+      if (name == "flows") {
+        dp->values["flows"] = std::stod(rest);
+        continue;
+      }
+      for (std::sregex_iterator i(rest.begin(), rest.end(), pair), end; i != end; ++i) {
+        dp->values[name + "." + (*i)[1].str()] = std::stod((*i)[2]);
+      }
+    }
+  }
+  return out;
+}
+
+void ParseUpcallShow(const std::string& text, std::map<std::string, OvsDatapath>& into) {
+  // "system@ovs-system:", "  flows         : (current 0) (avg 0) (max 0) (limit 200000)",
+  // "  dump duration : 1ms", then one "  <id>: (keys N)" line per revalidator.
+  static const std::regex header(R"(^(\w+)@(\S+):$)");
+  static const std::regex flows(R"(^\s+flows\s*:\s*\(current (\d+)\) \(avg (\d+)\) \(max (\d+)\) \(limit (\d+)\))");
+  static const std::regex dump(R"(^\s+dump duration\s*:\s*(\d+)ms)");
+  OvsDatapath* dp = nullptr;
+  std::istringstream in(text);
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_match(line, m, header)) {
+      dp = &into[m[2]];
+      dp->type = m[1];
+    } else if (dp && std::regex_search(line, m, flows)) {
+      dp->values["upcall.current"] = std::stod(m[1]);
+      dp->values["upcall.avg"] = std::stod(m[2]);
+      dp->values["upcall.max"] = std::stod(m[3]);
+      dp->values["upcall.limit"] = std::stod(m[4]);
+    } else if (dp && std::regex_search(line, m, dump)) {
+      dp->values["upcall.dump_duration"] = std::stod(m[1]) / 1000;
+    }
+  }
+}
+
+std::map<std::string, double> ParseCoverageShow(const std::string& text) {
+  // "netlink_overflow    0.0/sec     0.000/sec        0.0003/sec   total: 12"
+  static const std::regex event(R"(^(\w+)\s+.*total: (\d+)\s*$)");
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_match(line, m, event)) out[m[1]] = std::stod(m[2]);
+  }
+  return out;
+}
+
+OvsCollector::OvsCollector(const config::OvsCollector& cfg, std::string proc) : cfg_(cfg), proc_(std::move(proc)) {}
+
+const std::string& OvsCollector::Name() const { return kName; }
+
+std::vector<prometheus::MetricFamily> OvsCollector::Collect() const {
+  using prometheus::MetricType;
+  // The pid file is read at every scrape: a restarted ovs-vswitchd has a new pid and socket.
+  const std::string pidfile = cfg_.rundir + "/ovs-vswitchd.pid";
+  const std::string pid = ReadLine(pidfile);
+  if (pid.empty()) throw std::runtime_error(pidfile + ": no ovs-vswitchd pid (not running?)");
+  const std::string socket = cfg_.rundir + "/ovs-vswitchd." + pid + ".ctl";
+  auto call = [&](const std::string& method) {
+    auto result = net::JsonRpcCall(socket, method, nlohmann::json::array(), cfg_.timeout);
+    if (!result.is_string()) throw net::JsonRpcError(socket + ": " + method + ": reply is not text");
+    return result.get<std::string>();
+  };
+  auto dps = ParseDpctlShow(call("dpctl/show"));
+  ParseUpcallShow(call("upcall/show"), dps);
+  auto coverage = ParseCoverageShow(call("coverage/show"));
+
+  struct Gauge {
+    const char* key;
+    const char* name;
+    const char* help;
+    MetricType type;
+  };
+  static const Gauge kDatapath[] = {
+      {"flows", "vnet_ovs_datapath_flows", "Flows in the datapath (dpctl/show flows).", MetricType::Gauge},
+      {"masks.hit", "vnet_ovs_datapath_mask_hits_total", "Masks visited by datapath flow lookups (dpctl/show masks hit).",
+       MetricType::Counter},
+      {"masks.total", "vnet_ovs_datapath_masks", "Masks in the datapath's flow table (dpctl/show masks total).",
+       MetricType::Gauge},
+      {"cache.hit", "vnet_ovs_datapath_cache_hits_total",
+       "Lookups answered by the datapath's mask cache (dpctl/show cache hit).", MetricType::Counter},
+      {"upcall.current", "vnet_ovs_upcall_flows", "Datapath flows ovs-vswitchd knows (upcall/show current).",
+       MetricType::Gauge},
+      {"upcall.avg", "vnet_ovs_upcall_flows_average", "Average of the flow count over dumps (upcall/show avg).",
+       MetricType::Gauge},
+      {"upcall.max", "vnet_ovs_upcall_flows_max", "Highest flow count seen (upcall/show max).", MetricType::Gauge},
+      {"upcall.limit", "vnet_ovs_upcall_flow_limit",
+       "Flows ovs-vswitchd allows in the datapath now; it shrinks when dumps are slow (upcall/show limit).",
+       MetricType::Gauge},
+      {"upcall.dump_duration", "vnet_ovs_upcall_dump_duration_seconds",
+       "Duration of the last revalidator dump of the datapath flows (upcall/show dump duration).", MetricType::Gauge},
+  };
+  std::vector<prometheus::MetricFamily> out;
+  auto lookups = metrics::Family("vnet_ovs_datapath_lookups_total",
+                                 "Datapath flow lookups of packets: hit a flow, missed (sent to ovs-vswitchd as an "
+                                 "upcall), lost (the upcall failed) (dpctl/show lookups).",
+                                 MetricType::Counter);
+  for (const auto& [name, dp] : dps) {
+    for (const char* result : {"hit", "missed", "lost"}) {
+      auto v = dp.values.find(std::string("lookups.") + result);
+      if (v != dp.values.end()) metrics::AddCounter(lookups, {{"datapath", name}, {"result", result}}, v->second);
+    }
+  }
+  out.push_back(std::move(lookups));
+  for (const auto& g : kDatapath) {
+    auto f = metrics::Family(g.name, g.help, g.type);
+    for (const auto& [name, dp] : dps) {
+      auto v = dp.values.find(g.key);
+      if (v == dp.values.end()) continue;
+      auto& m = metrics::Add(f, {{"datapath", name}});
+      (g.type == MetricType::Counter ? m.counter.value : m.gauge.value) = v->second;
+    }
+    out.push_back(std::move(f));
+  }
+
+  for (const auto& [event, name] : kCoverage) {
+    auto f = metrics::Family(name, "ovs-vswitchd coverage counter " + event + " (coverage/show).", MetricType::Counter);
+    auto v = coverage.find(event);
+    metrics::AddCounter(f, {}, v == coverage.end() ? 0 : v->second);
+    out.push_back(std::move(f));
+  }
+  auto drops = metrics::Family("vnet_ovs_drop_actions_total",
+                               "Packets ovs-vswitchd's translation dropped, by reason (coverage drop_action_<reason>; "
+                               "a reason appears once it happened).",
+                               MetricType::Counter);
+  for (const auto& [event, v] : coverage) {
+    if (event.rfind(kDropAction, 0) == 0) metrics::AddCounter(drops, {{"reason", event.substr(kDropAction.size())}}, v);
+  }
+  out.push_back(std::move(drops));
+
+  // Thread names are set by ovs-vswitchd: "handler<N>", "revalidator<N>".
+  int handlers = 0, revalidators = 0;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator(proc_ + "/" + pid + "/task", ec)) {
+    const std::string comm = ReadLine(t.path() / "comm");
+    handlers += comm.rfind("handler", 0) == 0;
+    revalidators += comm.rfind("revalidator", 0) == 0;
+  }
+  auto threads = metrics::Family("vnet_ovs_threads", "ovs-vswitchd's upcall handler and revalidator threads.",
+                                 MetricType::Gauge);
+  metrics::AddGauge(threads, {{"kind", "handler"}}, handlers);
+  metrics::AddGauge(threads, {{"kind", "revalidator"}}, revalidators);
+  out.push_back(std::move(threads));
+  return out;
+}
+
+}  // namespace vnet::collectors

@@ -1,0 +1,45 @@
+// vnet_ovs_datapath_*, vnet_ovs_upcall_* (flows, limit, dump duration), handler/revalidator
+// threads and the upcall coverage counters of ovs-vswitchd, read at scrape time over its
+// unixctl JSON-RPC socket (the one ovs-appctl uses) with a deadline.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "collectors/collector.h"
+#include "config/config.h"
+
+namespace vnet::collectors {
+
+// One datapath of `ovs-appctl dpctl/show` and `upcall/show`. Values absent from the text (the
+// netdev datapath has no masks or cache lines) are absent from the map.
+struct OvsDatapath {
+  std::string type;                      // "system", "netdev"
+  std::map<std::string, double> values;  // "lookups.hit", "flows", "upcall.limit", ...
+};
+
+// Parsers of the unixctl replies, by datapath name ("ovs-system").
+std::map<std::string, OvsDatapath> ParseDpctlShow(const std::string& text);
+void ParseUpcallShow(const std::string& text, std::map<std::string, OvsDatapath>& into);
+// Event name -> total of `coverage/show`; events never hit are not listed by OVS.
+std::map<std::string, double> ParseCoverageShow(const std::string& text);
+
+class OvsCollector : public Collector {
+ public:
+  // `proc`: where the vswitchd's threads are counted (/proc/<pid>/task).
+  explicit OvsCollector(const config::OvsCollector& cfg, std::string proc = "/proc");
+
+  const std::string& Name() const override;
+  std::vector<ProbeStatus> Probes() const override { return {}; }
+  // Throws when ovs-vswitchd cannot be asked (absent, restarting, stuck past the timeout): the
+  // collector's vnet_exporter_collector_success is then 0.
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  config::OvsCollector cfg_;
+  std::string proc_;
+};
+
+}  // namespace vnet::collectors

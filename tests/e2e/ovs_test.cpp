@@ -1,0 +1,141 @@
+// The ovs collector against a real ovs-vswitchd (userspace datapath, so it runs on any kernel):
+// its values equal what ovs-appctl prints, new flows move them, and it survives the daemon's
+// death, restart and a hang.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <regex>
+
+#include "../support/netns.h"
+#include "../support/ovs.h"
+#include "collectors/exporter_collector.h"
+#include "collectors/ovs_collector.h"
+
+namespace vnet::testing {
+namespace {
+
+// The independent reference: ovs-appctl's own text, read with regexes of the test's own.
+std::map<std::string, double> AppctlValues(const Vswitchd& vs, const std::string& dp) {
+  std::map<std::string, double> out;
+  std::smatch m;
+  const std::string show = vs.Appctl("dpctl/show");
+  if (std::regex_search(show, m, std::regex("lookups: hit:(\\d+) missed:(\\d+) lost:(\\d+)\\n  flows: (\\d+)"))) {
+    out["vnet_ovs_datapath_lookups_total{result=hit}"] = std::stod(m[1]);
+    out["vnet_ovs_datapath_lookups_total{result=missed}"] = std::stod(m[2]);
+    out["vnet_ovs_datapath_lookups_total{result=lost}"] = std::stod(m[3]);
+    out["vnet_ovs_datapath_flows"] = std::stod(m[4]);
+  }
+  const std::string upcall = vs.Appctl("upcall/show");
+  if (std::regex_search(upcall, m, std::regex(dp + ":\\n.*\\(current (\\d+)\\) \\(avg (\\d+)\\) \\(max (\\d+)\\) "
+                                                    "\\(limit (\\d+)\\)\\n  dump duration : (\\d+)ms"))) {
+    out["vnet_ovs_upcall_flows"] = std::stod(m[1]);
+    out["vnet_ovs_upcall_flows_average"] = std::stod(m[2]);
+    out["vnet_ovs_upcall_flows_max"] = std::stod(m[3]);
+    out["vnet_ovs_upcall_flow_limit"] = std::stod(m[4]);
+    out["vnet_ovs_upcall_dump_duration_seconds"] = std::stod(m[5]) / 1000;
+  }
+  return out;
+}
+
+// The same values as the collector exports them for datapath `dp`.
+std::map<std::string, double> ExporterValues(const std::vector<prometheus::MetricFamily>& families,
+                                             const std::string& dp) {
+  std::map<std::string, double> out;
+  for (const auto& f : families) {
+    for (const auto& m : f.metric) {
+      std::string key = f.name, extra;
+      bool ours = false;
+      for (const auto& l : m.label) {
+        if (l.name == "datapath") ours = l.value == dp;
+        if (l.name == "result") extra = "{result=" + l.value + "}";
+      }
+      if (ours) out[key + extra] = f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return out;
+}
+
+double Success(const collectors::ExporterCollector& exporter) {
+  return Value(exporter.Collect(), "vnet_exporter_collector_success", {{"collector", "ovs"}});
+}
+
+TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: network namespaces";
+  const std::string p = Prefix();
+  Netns sw(p + "sw"), a(p + "a"), b(p + "b");
+  OvsdbServer db;
+  Vswitchd vs(db, sw);
+  // Two hosts on a userspace-datapath bridge. Static neighbours: no ARP, no IPv6 (Netns), so
+  // every packet on the bridge is one the test sent.
+  for (const auto* ns : {&a, &b}) {
+    const std::string port = (ns == &a ? "pa" : "pb");
+    Sh("ip link add " + port + " netns " + sw.name() + " type veth peer name eth0 netns " + ns->name());
+    sw.Sh("ip link set " + port + " up");
+    ns->Sh("ip addr add 10.77.0." + std::string(ns == &a ? "1" : "2") + "/24 dev eth0 && ip link set eth0 up");
+  }
+  a.Sh("ip neigh add 10.77.0.3 lladdr " + Mac(&b, "eth0") + " dev eth0");
+  db.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa -- add-port br0 pb");
+  db.Vsctl("--timeout=10 wait-until Interface pb ofport!=-1");
+  // Exact-match datapath flows: each new 5-tuple is one miss (a megaflow would cover many).
+  vs.Appctl("upcall/disable-megaflows");
+
+  config::OvsCollector cfg;
+  cfg.rundir = vs.rundir();
+  cfg.timeout = std::chrono::milliseconds(300);
+  std::vector<std::unique_ptr<collectors::Collector>> list;
+  list.push_back(std::make_unique<collectors::OvsCollector>(cfg));
+  collectors::ExporterCollector exporter(std::move(list));
+  const std::string dp = "ovs-netdev";
+
+  // ovs-appctl, the exporter, ovs-appctl again: when both reference reads agree, nothing moved
+  // in between and the exporter must have read exactly that.
+  auto matching = [&] {
+    for (int attempt = 0; attempt < 20; attempt++) {
+      auto before = AppctlValues(vs, dp);
+      auto got = ExporterValues(exporter.Collect(), dp);
+      if (AppctlValues(vs, dp) != before) continue;
+      EXPECT_EQ(before.size(), 9u);
+      for (const auto& [k, v] : before) EXPECT_EQ(got[k], v) << k;
+      return got;
+    }
+    ADD_FAILURE() << "ovs-vswitchd's values never held still";
+    return std::map<std::string, double>{};
+  };
+
+  ASSERT_EQ(Success(exporter), 1);
+  auto first = matching();
+  // 10.77.0.3 is not b's address: b drops them silently (no reply, no ICMP) after the bridge
+  // switched them on b's MAC.
+  constexpr int kFlows = 25;
+  for (int i = 0; i < kFlows; i++) SendUdp(a, "10.77.0.3", 7000, 1, static_cast<uint16_t>(41000 + i));
+  const std::string missed = "vnet_ovs_datapath_lookups_total{result=missed}";
+  ASSERT_TRUE(WaitFor([&] { return AppctlValues(vs, dp)[missed] >= first[missed] + kFlows; }));
+  auto after = matching();
+  EXPECT_EQ(after[missed] - first[missed], kFlows);
+  EXPECT_EQ(after["vnet_ovs_datapath_lookups_total{result=lost}"], first["vnet_ovs_datapath_lookups_total{result=lost}"]);
+  auto families = exporter.Collect();
+  EXPECT_EQ(Value(families, "vnet_ovs_threads", {{"kind", "handler"}}) >= 1, true);
+  EXPECT_EQ(Value(families, "vnet_ovs_threads", {{"kind", "revalidator"}}) >= 1, true);
+
+  // Hung: the scrape gives up after the timeout and says so; it recovers when the daemon does.
+  vs.Signal(SIGSTOP);
+  EXPECT_EQ(Success(exporter), 0);
+  vs.Signal(SIGCONT);
+  EXPECT_EQ(Success(exporter), 1);
+
+  // Killed (pid file and socket left behind), then restarted with the same database.
+  vs.Stop(SIGKILL);
+  EXPECT_EQ(Success(exporter), 0);
+  EXPECT_EQ(Value(exporter.Collect(), "vnet_exporter_collector_success", {{"collector", "ovs"}}), 0);
+  vs.Start();
+  db.Vsctl("--timeout=10 wait-until Interface pb ofport!=-1");
+  ASSERT_TRUE(WaitFor([&] { return Success(exporter) == 1; }));
+  vs.Appctl("upcall/disable-megaflows");
+  for (int i = 0; i < 3; i++) SendUdp(a, "10.77.0.3", 7000, 1, static_cast<uint16_t>(42000 + i));
+  // A new process: its counters start again from zero.
+  ASSERT_TRUE(WaitFor([&] { return AppctlValues(vs, dp)[missed] >= 3; }));
+  EXPECT_EQ(matching()[missed], 3);
+}
+
+}  // namespace
+}  // namespace vnet::testing

@@ -1,0 +1,116 @@
+// ovs-vswitchd's unixctl replies (as OVS 3.1 prints them) parsed into values, and the
+// collector's failure when ovs-vswitchd is not there.
+#include "collectors/ovs_collector.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
+
+#include <fstream>
+
+#include "../support/fixtures.h"
+
+namespace vnet::collectors {
+namespace {
+
+const char* kDpctlShow = R"(system@ovs-system:
+  lookups: hit:1523 missed:42 lost:7
+  flows: 12
+  masks: hit:2871 total:3 hit/pkt:1.83
+  cache: hit:1320 hit-rate:84.37%
+  caches:
+    masks-cache: size:256
+  port 0: ovs-system (internal)
+  port 1: br-int (internal)
+  port 2: vnet3
+netdev@ovs-netdev:
+  lookups: hit:5 missed:9 lost:0
+  flows: 9
+  port 0: ovs-netdev (tap)
+  port 1: brt (tap)
+)";
+
+const char* kUpcallShow = R"(system@ovs-system:
+  flows         : (current 12) (avg 10) (max 40) (limit 200000)
+  dump duration : 3ms
+  ufid enabled : true
+
+  4: (keys 6)
+  5: (keys 6)
+netdev@ovs-netdev:
+  flows         : (current 9) (avg 5) (max 7) (limit 10000)
+  dump duration : 1ms
+  ufid enabled : true
+
+  5: (keys 9)
+)";
+
+const char* kCoverageShow = R"(Event coverage, avg rate over last: 5 seconds, last minute, last hour,  hash=8d83e781:
+bridge_reconfigure         0.0/sec     0.000/sec        0.0000/sec   total: 5
+upcall_flow_limit_hit      0.2/sec     0.050/sec        0.0008/sec   total: 3
+netlink_overflow           0.0/sec     0.000/sec        0.0003/sec   total: 1
+drop_action_of_pipeline    0.0/sec     0.000/sec        0.0006/sec   total: 2
+112 events never hit
+)";
+
+TEST(OvsParse, DpctlShow) {
+  auto dps = ParseDpctlShow(kDpctlShow);
+  ASSERT_EQ(dps.size(), 2u);
+  const auto& sys = dps.at("ovs-system");
+  EXPECT_EQ(sys.type, "system");
+  EXPECT_EQ(sys.values, (std::map<std::string, double>{{"lookups.hit", 1523},
+                                                       {"lookups.missed", 42},
+                                                       {"lookups.lost", 7},
+                                                       {"flows", 12},
+                                                       {"masks.hit", 2871},
+                                                       {"masks.total", 3},
+                                                       {"masks.hit/pkt", 1.83},
+                                                       {"cache.hit", 1320},
+                                                       {"cache.hit-rate", 84.37}}));
+  const auto& net = dps.at("ovs-netdev");
+  EXPECT_EQ(net.type, "netdev");
+  EXPECT_EQ(net.values,
+            (std::map<std::string, double>{{"lookups.hit", 5}, {"lookups.missed", 9}, {"lookups.lost", 0}, {"flows", 9}}));
+}
+
+TEST(OvsParse, UpcallShowAddsToDatapaths) {
+  auto dps = ParseDpctlShow(kDpctlShow);
+  ParseUpcallShow(kUpcallShow, dps);
+  const auto& v = dps.at("ovs-system").values;
+  EXPECT_EQ(v.at("upcall.current"), 12);
+  EXPECT_EQ(v.at("upcall.avg"), 10);
+  EXPECT_EQ(v.at("upcall.max"), 40);
+  EXPECT_EQ(v.at("upcall.limit"), 200000);
+  EXPECT_DOUBLE_EQ(v.at("upcall.dump_duration"), 0.003);
+  EXPECT_EQ(dps.at("ovs-netdev").values.at("upcall.limit"), 10000);
+}
+
+TEST(OvsParse, CoverageShow) {
+  EXPECT_EQ(ParseCoverageShow(kCoverageShow), (std::map<std::string, double>{{"bridge_reconfigure", 5},
+                                                                              {"upcall_flow_limit_hit", 3},
+                                                                              {"netlink_overflow", 1},
+                                                                              {"drop_action_of_pipeline", 2}}));
+}
+
+TEST(OvsCollector, FailsNamingThePidFileWhenVswitchdIsAbsent) {
+  vnet::testing::TempDir dir;
+  config::OvsCollector cfg;
+  cfg.rundir = dir.path().string();
+  OvsCollector c(cfg);
+  try {
+    c.Collect();
+    FAIL() << "no ovs-vswitchd, yet the scrape succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.path().string() + "/ovs-vswitchd.pid"), std::string::npos) << e.what();
+  }
+  // A pid file left behind by a dead ovs-vswitchd: its socket is not there.
+  std::ofstream(dir.path().string() + "/ovs-vswitchd.pid") << "999999\n";
+  try {
+    c.Collect();
+    FAIL() << "stale pid file, yet the scrape succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("ovs-vswitchd.999999.ctl"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace vnet::collectors
