@@ -13,6 +13,7 @@
 #include "collectors/interface_collector.h"
 #include "collectors/ovs_collector.h"
 #include "collectors/tap_collector.h"
+#include "collectors/upcall_collector.h"
 #include "http/server.h"
 #include "net/link_watcher.h"
 #include "version.h"
@@ -55,6 +56,7 @@ std::vector<std::unique_ptr<collectors::Collector>> MakeCollectors(const config:
   if (cfg.drops.enabled) out.push_back(collectors::DropsCollector::Attach(cfg, links));
   if (cfg.tap.enabled) out.push_back(collectors::TapCollector::Attach(cfg, links));
   if (cfg.interface.enabled) out.push_back(std::make_unique<collectors::InterfaceCollector>(cfg));
+  if (cfg.upcall.enabled) out.push_back(collectors::UpcallCollector::Attach(cfg, links));
   if (cfg.ovs.enabled) out.push_back(std::make_unique<collectors::OvsCollector>(cfg.ovs));
   return out;
 }
@@ -69,7 +71,10 @@ std::string LandingPage(const collectors::ExporterCollector& exporter, const std
   for (const auto& c : exporter.collectors()) {
     for (const auto& p : c->Probes()) {
       os << "<tr><td>" << Escape(c->Name()) << "</td><td>" << Escape(p.probe) << "</td><td>"
-         << Escape(p.attach_type) << "</td><td>" << (p.attached ? "attached" : "not attached: " + Escape(p.error))
+         << Escape(p.attach_type) << "</td><td>"
+         << (p.attached  ? "attached"
+             : p.waiting ? "waiting: " + Escape(p.error)
+                         : "not attached: " + Escape(p.error))
          << "</td></tr>\n";
     }
   }
@@ -121,19 +126,21 @@ int Main(int argc, char** argv) {
 
   net::SystemLinks links;
   collectors::ExporterCollector exporter(MakeCollectors(cfg, links));
-  bool all_attached = true;
+  bool all_attached = true;  // or waiting for their module
   for (const auto& c : exporter.collectors()) {
     for (const auto& p : c->Probes()) {
-      all_attached = all_attached && p.attached;
+      all_attached = all_attached && (p.attached || p.waiting);
       if (p.attached) {
         Log(Level::kInfo, "collector " + c->Name() + ": " + p.probe + " attached (" + p.attach_type + ")");
+      } else if (p.waiting) {
+        Log(Level::kInfo, "collector " + c->Name() + ": " + p.probe + " waits: " + p.error);
       } else {
         Log(Level::kWarn, "collector " + c->Name() + ": " + p.probe + " not attached: " + p.error);
       }
     }
   }
   if (opts.config_check) {
-    std::cout << (all_attached ? "configuration valid, all probes attached\n"
+    std::cout << (all_attached ? "configuration valid, all probes attached (or waiting for their module)\n"
                                : "configuration valid, some probes did not attach (see above)\n");
     return all_attached ? 0 : 1;
   }

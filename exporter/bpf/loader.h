@@ -57,9 +57,11 @@ Loaded<Skel> LoadFirst(const SkelOps<Skel>& ops, const std::string& btf_path, co
       out.error += alt.attach_type + ": open: " + std::strerror(errno) + "; ";
       continue;
     }
+    // Alternatives may share a program (a kretprobe): off for all first, then on for this one.
     for (const auto& other : alts) {
-      for (auto* p : other.programs(skel.get())) bpf_program__set_autoload(p, &other == &alt);
+      for (auto* p : other.programs(skel.get())) bpf_program__set_autoload(p, false);
     }
+    for (auto* p : alt.programs(skel.get())) bpf_program__set_autoload(p, true);
     configure(skel.get());
     if (int err = ops.load(skel.get())) {
       out.error += alt.attach_type + ": load: " + std::strerror(-err) + "; ";

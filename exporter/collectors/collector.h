@@ -15,6 +15,7 @@ struct ProbeStatus {
   std::string attach_type;  // the alternative attached (tp_btf, raw_tp, ...) or tried last
   bool attached = false;
   std::string error;  // why it is not attached
+  bool waiting = false;  // its kernel module is not loaded: it attaches when the module is
 };
 
 struct MapStatus {

@@ -57,6 +57,10 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
   auto attached = metrics::Family("vnet_exporter_probe_attached",
                                   "1 when the probe is attached, 0 when its hook is missing or was refused.",
                                   MetricType::Gauge);
+  auto waiting = metrics::Family("vnet_exporter_probe_waiting",
+                                 "1 when the probe waits for its kernel module (openvswitch) to be loaded; it "
+                                 "attaches when the module appears.",
+                                 MetricType::Gauge);
   auto entries = metrics::Family("vnet_exporter_map_entries", "Entries in a BPF map at the last scrape.", MetricType::Gauge);
   auto capacity = metrics::Family("vnet_exporter_map_capacity", "Maximum entries of a BPF map.", MetricType::Gauge);
   auto failures = metrics::Family("vnet_exporter_map_update_failures_total",
@@ -69,6 +73,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
     for (const auto& p : c->Probes()) {
       metrics::AddGauge(attached, {{"collector", c->Name()}, {"probe", p.probe}, {"attach_type", p.attach_type}},
                         p.attached ? 1 : 0);
+      metrics::AddGauge(waiting, {{"collector", c->Name()}, {"probe", p.probe}}, p.waiting ? 1 : 0);
     }
     for (const auto& m : c->Maps()) {
       metrics::Labels l{{"collector", c->Name()}, {"map", m.map}};
@@ -78,7 +83,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
       metrics::AddCounter(evictions, l, static_cast<double>(m.evictions));
     }
   }
-  for (auto* f : {&attached, &entries, &capacity, &failures, &evictions}) out.push_back(std::move(*f));
+  for (auto* f : {&attached, &waiting, &entries, &capacity, &failures, &evictions}) out.push_back(std::move(*f));
 
   // Run counts and times exist only while kernel.bpf_stats_enabled=1 (it costs a clock read
   // per program run, so it is the operator's choice).

@@ -124,7 +124,7 @@ void ParseDevices(const Reader& r, Devices& d) {
 }
 
 void ParseCollectors(const Reader& r, Config& cfg) {
-  r.ExpectMap({"drops", "tap", "interface", "ovs"});
+  r.ExpectMap({"drops", "tap", "interface", "ovs", "upcall"});
   if (auto drops = r.Child("drops")) {
     drops->ExpectMap({"enabled", "max_entries"});
     if (auto c = drops->Child("enabled")) cfg.drops.enabled = c->Bool();
@@ -162,6 +162,17 @@ void ParseCollectors(const Reader& r, Config& cfg) {
       if (c.ovsdb_timeout < std::chrono::milliseconds(1) || c.ovsdb_timeout > std::chrono::seconds(10)) {
         v->Fail("must be between 1ms and 10s");
       }
+    }
+  }
+  if (auto u = r.Child("upcall")) {
+    u->ExpectMap({"enabled", "max_inflight", "max_series", "inflight_timeout"});
+    auto& c = cfg.upcall;
+    if (auto v = u->Child("enabled")) c.enabled = v->Bool();
+    if (auto v = u->Child("max_inflight")) c.max_inflight = v->Uint(64, 1u << 22);
+    if (auto v = u->Child("max_series")) c.max_series = v->Uint(16, 1u << 20);
+    if (auto v = u->Child("inflight_timeout")) {
+      c.inflight_timeout = v->Seconds();
+      if (c.inflight_timeout.count() < 1) v->Fail("must be at least 1s");
     }
   }
   if (auto o = r.Child("ovs")) {

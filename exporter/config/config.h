@@ -47,6 +47,13 @@ struct InterfaceCollector {
   std::chrono::milliseconds ovsdb_timeout{1000};
 };
 
+struct UpcallCollector {
+  bool enabled = true;
+  uint32_t max_inflight = 16384;  // upcalls awaiting their execute at once
+  uint32_t max_series = 4096;     // (device, datapath, cmd, error) counters
+  std::chrono::seconds inflight_timeout{10};
+};
+
 struct OvsCollector {
   bool enabled = true;
   std::string rundir = "/run/openvswitch";  // ovs-vswitchd.pid and ovs-vswitchd.<pid>.ctl
@@ -61,6 +68,7 @@ struct Config {
   TapCollector tap;
   InterfaceCollector interface;
   OvsCollector ovs;
+  UpcallCollector upcall;
 };
 
 // The default configuration, embedded in the binary (config/vnet_exporter.yaml).

@@ -132,7 +132,7 @@ std::vector<std::vector<uint8_t>> Tap::ReadAll(int queue) const {
   return frames;
 }
 
-void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port) {
+void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port, std::size_t size) {
   ns.Run([&] {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (src_port) {
@@ -148,9 +148,10 @@ void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     inet_pton(AF_INET, dst.c_str(), &addr.sin_addr);
-    const char payload[32] = "vnet_exporter test";
+    std::vector<char> payload(size);
+    snprintf(payload.data(), size, "vnet_exporter test");
     for (int i = 0; i < n; i++) {
-      if (sendto(s, payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+      if (sendto(s, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
         close(s);
         throw std::runtime_error(std::string("sendto: ") + strerror(errno));
       }

@@ -56,8 +56,9 @@ class Tap {
   std::vector<int> fds_;
 };
 
-// Sends `n` UDP datagrams from inside `ns` to dst:port (from `src_port`, 0: any).
-void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port = 0);
+// Sends `n` UDP datagrams of `size` bytes from inside `ns` to dst:port (from `src_port`, 0: any).
+void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port = 0,
+             std::size_t size = 32);
 
 // An Ethernet frame carrying IPv4/UDP, checksums right unless `bad_ip_checksum`.
 std::vector<uint8_t> UdpFrame(const std::string& dst_mac, const std::string& src_mac, const std::string& src_ip,

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Open vSwitch kernel datapath upcalls: count per input device, command and result, and the
+ * time until ovs-vswitchd sends the packet back for execution (OVS_PACKET_CMD_EXECUTE).
+ *
+ * ovs_dp_upcall() returns 0 or the error that made the datapath count the packet as lost, so
+ * its return is needed: fexit where fentry works, else the openvswitch:ovs_dp_upcall
+ * tracepoint (5.14+; tp_btf or raw_tp) or a kprobe for the arguments and a kretprobe for the
+ * result. The execute side is ovs_packet_cmd_execute() (fentry or kprobe). The collector picks
+ * one whole set at load. openvswitch is a module: its types come from its own BTF (CO-RE
+ * against module BTF, 5.11+), declared here with only the fields used.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "upcall.h"
+#include "lib/hist.bpf.h"
+#include "lib/maps.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define OVS_PACKET_ATTR_PACKET 1 /* include/uapi/linux/openvswitch.h */
+#define VNET_NLA_HDRLEN 4
+#define OVSP_LOCAL 0 /* the datapath's own port, named after it */
+#define VPORT_CHAIN_MAX 4 /* ports hashed to bucket 0 looked at; port 0 comes first in practice */
+
+struct vport___vnet {
+	struct net_device *dev;
+	__u16 port_no;
+	struct hlist_node dp_hash_node;
+} __attribute__((preserve_access_index));
+
+struct datapath___vnet {
+	struct hlist_head *ports; /* DP_VPORT_HASH_BUCKETS buckets by port_no */
+} __attribute__((preserve_access_index));
+
+struct dp_upcall_info___vnet {
+	__u8 cmd;
+} __attribute__((preserve_access_index));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096); /* resized from the config before load */
+	__type(key, struct upcall_key);
+	__type(value, struct upcall_count);
+} upcall_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* resized from the config before load */
+	__type(key, struct upcall_packet);
+	__type(value, struct upcall_inflight);
+} upcall_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct upcall_hist_key);
+	__type(value, struct hist);
+} upcall_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UPCALL_STAT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} upcall_stats SEC(".maps");
+
+/* The arguments of the ovs_dp_upcall() running on this CPU, from its entry hook to its
+ * kretprobe (the datapath runs with bottom halves off: no migration, no nesting). */
+struct upcall_args {
+	struct datapath___vnet *dp;
+	struct sk_buff *skb;
+	struct dp_upcall_info___vnet *info;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct upcall_args);
+} upcall_args SEC(".maps");
+
+static __always_inline void datapath_name(struct datapath___vnet *dp, char *name)
+{
+	struct hlist_node *node = BPF_CORE_READ(dp, ports, first);
+
+	for (int i = 0; i < VPORT_CHAIN_MAX && node; i++) {
+		struct vport___vnet *vport =
+			(void *)node - bpf_core_field_offset(struct vport___vnet, dp_hash_node);
+
+		if (BPF_CORE_READ(vport, port_no) == OVSP_LOCAL) {
+			bpf_probe_read_kernel_str(name, UPCALL_NAME_LEN, BPF_CORE_READ(vport, dev, name));
+			return;
+		}
+		node = BPF_CORE_READ(node, next);
+	}
+}
+
+/* The packet's identity: length and leading bytes from `data` (`avail` of them readable). */
+static __always_inline bool packet_key(struct upcall_packet *k, __u32 len, const void *data, __u32 avail)
+{
+	__u32 n = len < UPCALL_HEAD ? len : UPCALL_HEAD;
+
+	if (avail < n)
+		return false;
+	k->len = len;
+	return bpf_probe_read_kernel(k->head, n, data) == 0;
+}
+
+static __always_inline void account(struct datapath___vnet *dp, struct sk_buff *skb,
+				    struct dp_upcall_info___vnet *info, int ret)
+{
+	static const struct upcall_count zero;
+	struct upcall_key key = {};
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct upcall_count *c;
+
+	key.ifindex = BPF_CORE_READ(dev, ifindex);
+	key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	key.cmd = BPF_CORE_READ(info, cmd);
+	key.err = ret < 0 ? -ret : 0;
+	datapath_name(dp, key.datapath);
+	c = lookup_or_init(&upcall_counts, &key, &zero, &upcall_stats, UPCALL_STAT_COUNTS_FULL);
+	if (c)
+		c->packets++;
+	if (ret)
+		return;
+
+	/* Queued to ovs-vswitchd: wait for its execute of the same packet. skb->data is the
+	 * Ethernet header here, as in the copy ovs-vswitchd sends back. */
+	struct upcall_packet pkt = {};
+	struct upcall_inflight f = {.ts = bpf_ktime_get_ns()};
+	__u32 len = BPF_CORE_READ(skb, len);
+
+	if (!packet_key(&pkt, len, BPF_CORE_READ(skb, data), len - BPF_CORE_READ(skb, data_len)))
+		return;
+	__builtin_memcpy(f.datapath, key.datapath, sizeof(f.datapath));
+	if (bpf_map_lookup_elem(&upcall_inflight, &pkt))
+		stat_inc(&upcall_stats, UPCALL_STAT_REPLACED);
+	if (bpf_map_update_elem(&upcall_inflight, &pkt, &f, BPF_ANY))
+		stat_inc(&upcall_stats, UPCALL_STAT_INFLIGHT_FULL);
+}
+
+static __always_inline void executed(struct genl_info *info)
+{
+	static const struct hist zero;
+	struct nlattr *a = NULL;
+	struct upcall_packet pkt = {};
+	struct upcall_inflight *f;
+	struct upcall_hist_key hk = {};
+	struct hist *h;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 len;
+
+	bpf_probe_read_kernel(&a, sizeof(a), BPF_CORE_READ(info, attrs) + OVS_PACKET_ATTR_PACKET);
+	if (!a)
+		return;
+	len = BPF_CORE_READ(a, nla_len) - VNET_NLA_HDRLEN;
+	if (!packet_key(&pkt, len, (void *)a + VNET_NLA_HDRLEN, len))
+		return;
+	f = bpf_map_lookup_elem(&upcall_inflight, &pkt);
+	if (!f)
+		return; /* not from an upcall we saw (ovs-appctl ofproto/trace, packet-out) */
+	__builtin_memcpy(hk.datapath, f->datapath, sizeof(hk.datapath));
+	h = lookup_or_init(&upcall_hists, &hk, &zero, &upcall_stats, UPCALL_STAT_HIST_FULL);
+	if (h)
+		hist_add(h, now - f->ts);
+	bpf_map_delete_elem(&upcall_inflight, &pkt);
+}
+
+static __always_inline void stash(struct datapath___vnet *dp, struct sk_buff *skb, struct dp_upcall_info___vnet *info)
+{
+	__u32 zero = 0;
+	struct upcall_args *a = bpf_map_lookup_elem(&upcall_args, &zero);
+
+	if (!a)
+		return;
+	a->dp = dp;
+	a->skb = skb;
+	a->info = info;
+}
+
+SEC("fexit/ovs_dp_upcall")
+int BPF_PROG(upcall_fexit, struct datapath___vnet *dp, struct sk_buff *skb, void *key,
+	     struct dp_upcall_info___vnet *info, __u32 cutlen, int ret)
+{
+	account(dp, skb, info, ret);
+	return 0;
+}
+
+SEC("tp_btf/ovs_dp_upcall")
+int BPF_PROG(upcall_tp_btf, struct datapath___vnet *dp, struct sk_buff *skb, void *key,
+	     struct dp_upcall_info___vnet *info)
+{
+	stash(dp, skb, info);
+	return 0;
+}
+
+SEC("raw_tp/ovs_dp_upcall")
+int BPF_PROG(upcall_raw_tp, struct datapath___vnet *dp, struct sk_buff *skb, void *key,
+	     struct dp_upcall_info___vnet *info)
+{
+	stash(dp, skb, info);
+	return 0;
+}
+
+SEC("kprobe/ovs_dp_upcall")
+int BPF_KPROBE(upcall_kprobe, struct datapath___vnet *dp, struct sk_buff *skb, void *key,
+	       struct dp_upcall_info___vnet *info)
+{
+	stash(dp, skb, info);
+	return 0;
+}
+
+SEC("kretprobe/ovs_dp_upcall")
+int BPF_KRETPROBE(upcall_kretprobe, int ret)
+{
+	__u32 zero = 0;
+	struct upcall_args *a = bpf_map_lookup_elem(&upcall_args, &zero);
+
+	if (!a || !a->skb)
+		return 0;
+	account(a->dp, a->skb, a->info, ret);
+	a->skb = NULL;
+	return 0;
+}
+
+SEC("fentry/ovs_packet_cmd_execute")
+int BPF_PROG(execute_fentry, struct sk_buff *skb, struct genl_info *info)
+{
+	executed(info);
+	return 0;
+}
+
+SEC("kprobe/ovs_packet_cmd_execute")
+int BPF_KPROBE(execute_kprobe, struct sk_buff *skb, struct genl_info *info)
+{
+	executed(info);
+	return 0;
+}

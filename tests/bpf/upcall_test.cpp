@@ -1,0 +1,186 @@
+// The upcall collector against the Open vSwitch kernel datapath: a real ovs-vswitchd with a
+// system-datapath bridge joining veths of two namespaces. Needs the openvswitch module with its
+// BTF (Debian's 6.1 and 6.12 kernels; the kernel matrix runs this), once per attach set.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "../support/netns.h"
+#include "../support/ovs.h"
+#include "collectors/upcall_collector.h"
+#include "net/devices.h"
+
+namespace vnet::testing {
+namespace {
+
+// What the kernel itself says: `ovs-dpctl show` lookups of the datapath in `ns`.
+std::map<std::string, double> DpctlLookups(const Netns& ns) {
+  std::smatch m;
+  std::string out = ns.Sh("ovs-dpctl show");
+  if (!std::regex_search(out, m, std::regex("lookups: hit:(\\d+) missed:(\\d+) lost:(\\d+)"))) {
+    throw std::runtime_error("no lookups in ovs-dpctl show: " + out);
+  }
+  return {{"hit", std::stod(m[1])}, {"missed", std::stod(m[2])}, {"lost", std::stod(m[3])}};
+}
+
+double Sum(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
+           const std::map<std::string, std::string>& match) {
+  double sum = 0;
+  for (const auto& f : families) {
+    if (f.name != name) continue;
+    for (const auto& m : f.metric) {
+      size_t matched = 0;
+      for (const auto& l : m.label) matched += match.count(l.name) && match.at(l.name) == l.value;
+      if (matched == match.size()) sum += f.type == prometheus::MetricType::Histogram ? m.histogram.sample_count
+                                                                                       : m.counter.value;
+    }
+  }
+  return sum;
+}
+
+std::string SkipReason() {
+  if (!IsRoot()) return "needs root: loads BPF programs";
+  if (!std::filesystem::exists("/sys/module/openvswitch")) {
+    return "no openvswitch module loaded (the host kernel here has none; the kernel matrix runs this)";
+  }
+  if (!std::filesystem::exists("/sys/kernel/btf/openvswitch")) return "the kernel has no BTF for its modules (5.11+)";
+  return "";
+}
+
+// Two hosts on a kernel-datapath bridge, ovs-vswitchd in a namespace of its own.
+class OvsSystemBridge {
+ public:
+  OvsSystemBridge() : sw_(Prefix() + "sw"), a_(Prefix() + "a"), b_(Prefix() + "b") {
+    for (const auto* ns : {&a_, &b_}) {
+      const std::string port = ns == &a_ ? "pa" : "pb";
+      Sh("ip link add " + port + " netns " + sw_.name() + " type veth peer name eth0 netns " + ns->name());
+      sw_.Sh("ip link set " + port + " up");
+      ns->Sh("ip addr add 10.78.0." + std::string(ns == &a_ ? "1" : "2") + "/24 dev eth0 && ip link set eth0 up");
+    }
+    // Static neighbour, no IPv6 (Netns): every packet on the bridge is one the test sent.
+    // 10.78.0.3 is not b's address: b drops them silently after the bridge switched them.
+    a_.Sh("ip neigh add 10.78.0.3 lladdr " + Mac(&b_, "eth0") + " dev eth0");
+  }
+  void StartOvs() {
+    vs_ = std::make_unique<Vswitchd>(db_, sw_);
+    db_.Vsctl("add-br br0 -- add-port br0 pa -- add-port br0 pb");
+    db_.Vsctl("--timeout=20 wait-until Interface pb ofport!=-1");
+    // Exact-match datapath flows: each new 5-tuple is one upcall.
+    vs_->Appctl("upcall/disable-megaflows");
+  }
+  // `n` new flows from a to b (distinct source ports from `first_port`), `size`-byte datagrams.
+  void NewFlows(int n, uint16_t first_port, std::size_t size = 32) {
+    for (int i = 0; i < n; i++) SendUdp(a_, "10.78.0.3", 7000, 1, static_cast<uint16_t>(first_port + i), size);
+  }
+
+  Netns sw_, a_, b_;
+  OvsdbServer db_;
+  std::unique_ptr<Vswitchd> vs_;
+};
+
+class UpcallTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (auto why = SkipReason(); !why.empty()) GTEST_SKIP() << why;
+    // Everything cheaper than the attach type under test is disabled, so it is the one chosen.
+    for (const auto& t : {"fentry", "tp_btf", "raw_tp"}) {
+      if (t == GetParam()) break;
+      cfg_.disabled_attach_types.push_back(t);
+    }
+  }
+  config::Config cfg_;
+  net::SystemLinks links_;
+};
+
+TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
+  OvsSystemBridge br;
+  br.StartOvs();
+  auto c = collectors::UpcallCollector::Attach(cfg_, links_);
+  for (const auto& p : c->Probes()) {
+    ASSERT_TRUE(p.attached) << p.probe << ": " << p.error;
+  }
+  EXPECT_EQ(c->Probes()[0].attach_type, GetParam());
+  EXPECT_EQ(c->Probes()[1].attach_type, GetParam() == "fentry" ? "fentry" : "kprobe");
+
+  const std::map<std::string, std::string> pa = {{"datapath", "ovs-system"}, {"device", "pa"}, {"netns", br.sw_.name()}};
+  auto before = DpctlLookups(br.sw_);
+  constexpr int kFlows = 12;
+  br.NewFlows(kFlows, 30000);
+  ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", pa) >= kFlows; }, std::chrono::seconds(30)));
+  // Each answered: ovs-vswitchd executes the packet it got.
+  ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}) >= kFlows; },
+                      std::chrono::seconds(30)));
+  auto families = c->Collect();
+  auto after = DpctlLookups(br.sw_);
+  EXPECT_EQ(after["missed"] - before["missed"], kFlows);
+  auto miss = pa;
+  miss["cmd"] = "miss";
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcalls_total", miss), kFlows);
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcalls_total", {}), kFlows) << "upcalls of packets the test did not send";
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcall_failures_total", {}), 0);
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcall_latency_seconds", {{"datapath", "ovs-system"}}), kFlows);
+
+  // Handlers stopped while new flows come: their sockets fill and the kernel fails upcalls
+  // (large packets: each upcall carries its packet, the sockets' buffers are megabytes).
+  br.vs_->Signal(SIGSTOP);
+  constexpr int kStorm = 5000;
+  br.NewFlows(kStorm, 33000, 1400);
+  ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", pa) >= kFlows + kStorm; },
+                      std::chrono::seconds(60)));
+  families = c->Collect();
+  auto stopped = DpctlLookups(br.sw_);
+  const double failed = Sum(families, "vnet_ovs_upcall_failures_total", pa);
+  EXPECT_GT(failed, 0) << "the handlers' sockets never filled";
+  std::cout << "storm of " << kStorm << " new flows with ovs-vswitchd stopped: " << failed << " upcalls failed ("
+            << Sum(families, "vnet_ovs_upcall_failures_total", {{"error", "EAGAIN"}}) << " EAGAIN), kernel lost +"
+            << stopped["lost"] - before["lost"] << "\n";
+  EXPECT_EQ(failed, stopped["lost"] - before["lost"]);
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcall_failures_total", {}), failed);
+  EXPECT_EQ(stopped["missed"] - before["missed"], kFlows + kStorm);
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcalls_total", miss), kFlows + kStorm);
+
+  // Resumed: ovs-vswitchd answers what was queued; every answered upcall is one latency sample.
+  br.vs_->Signal(SIGCONT);
+  const double queued = kFlows + kStorm - failed;
+  ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}) >= queued; },
+                      std::chrono::seconds(120)))
+      << Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}) << " of " << queued;
+  EXPECT_EQ(Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}), queued);
+}
+
+INSTANTIATE_TEST_SUITE_P(AttachTypes, UpcallTest, ::testing::Values("fentry", "tp_btf", "kprobe"),
+                         [](const auto& info) { return info.param; });
+
+// The module loaded after the exporter started: the collector waits, then attaches.
+TEST(UpcallModuleTest, AttachesWhenTheModuleAppears) {
+  if (auto why = SkipReason(); !why.empty()) GTEST_SKIP() << why;
+  // The datapaths of earlier tests go with their namespaces, asynchronously.
+  if (!WaitFor([] { return system("rmmod openvswitch 2>/dev/null") == 0; })) {
+    GTEST_SKIP() << "openvswitch is in use, cannot be unloaded";
+  }
+  config::Config cfg;
+  net::SystemLinks links;
+  auto c = collectors::UpcallCollector::Attach(cfg, links);
+  for (const auto& p : c->Probes()) {
+    EXPECT_FALSE(p.attached) << p.probe;
+    EXPECT_TRUE(p.waiting) << p.probe;
+  }
+  // The kernel's own module loader (the test guest's points to its module tree).
+  std::ifstream helper("/proc/sys/kernel/modprobe");
+  std::string modprobe;
+  std::getline(helper, modprobe);
+  Sh(modprobe + " openvswitch");
+  OvsSystemBridge br;
+  br.StartOvs();
+  c->Collect();
+  for (const auto& p : c->Probes()) EXPECT_TRUE(p.attached) << p.probe << ": " << p.error;
+  br.NewFlows(3, 30000);
+  ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", {{"device", "pa"}}) >= 3; }));
+  EXPECT_EQ(Sum(c->Collect(), "vnet_ovs_upcalls_total", {{"device", "pa"}}), 3);
+}
+
+}  // namespace
+}  // namespace vnet::testing
