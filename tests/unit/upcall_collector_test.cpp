@@ -1,0 +1,173 @@
+// The upcall collector on fixed map contents: upcalls and failures per device and errno name,
+// the latency histogram, unanswered upcalls, and loading when the openvswitch module comes.
+#include "collectors/upcall_collector.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "../support/fixtures.h"
+
+namespace vnet::collectors {
+namespace {
+
+using vnet::testing::FakeLinks;
+using vnet::testing::FakeTable;
+
+upcall_key Key(uint32_t ifindex, uint32_t cmd, uint32_t err) {
+  upcall_key k{};
+  k.ifindex = ifindex;
+  k.netns = FakeLinks::kOwn;
+  std::strcpy(k.datapath, "ovs-system");
+  k.cmd = cmd;
+  k.err = err;
+  return k;
+}
+
+upcall_packet Packet(uint8_t first) {
+  upcall_packet p{};
+  p.len = 60;
+  p.head[0] = first;
+  return p;
+}
+
+upcall_inflight Inflight(uint64_t ts) {
+  upcall_inflight f{};
+  f.ts = ts;
+  std::strcpy(f.datapath, "ovs-system");
+  return f;
+}
+
+class UpcallCollectorTest : public ::testing::Test {
+ protected:
+  UpcallCollectorTest() { links.tables[FakeLinks::kOwn] = {{7, "vnet3"}, {8, "vnet4"}}; }
+
+  // A loader handing out fixed tables, counting its calls.
+  UpcallCollector::Loader Loader() {
+    return [this] {
+      loads++;
+      UpcallCollector::Sources src;
+      if (!loadable) {
+        src.probes = {{"openvswitch:ovs_dp_upcall", "", false, "refused"}, {"ovs_packet_cmd_execute", "", false, "refused"}};
+        return src;
+      }
+      auto c = std::make_unique<FakeTable<upcall_key, upcall_count>>();
+      auto h = std::make_unique<FakeTable<upcall_hist_key, hist>>();
+      auto f = std::make_unique<FakeTable<upcall_packet, upcall_inflight>>();
+      counts = c.get();
+      hists = h.get();
+      inflight = f.get();
+      src.counts = std::move(c);
+      src.hists = std::move(h);
+      src.inflight = std::move(f);
+      src.stat = [](uint32_t) { return uint64_t{0}; };
+      src.now_ns = [this] { return now_ns; };
+      src.probes = {{"openvswitch:ovs_dp_upcall", "fentry", true, ""}, {"ovs_packet_cmd_execute", "fentry", true, ""}};
+      return src;
+    };
+  }
+
+  std::string Text(const UpcallCollector& c) {
+    std::ostringstream os;
+    prometheus::TextSerializer().Serialize(os, c.Collect());
+    std::string out;
+    std::istringstream in(os.str());
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("# ", 0) != 0) out += line + "\n";
+    }
+    return out;
+  }
+
+  FakeLinks links;
+  config::Config cfg;
+  bool module = false, loadable = true;
+  int loads = 0;
+  uint64_t now_ns = 100'000'000'000;
+  FakeTable<upcall_key, upcall_count>* counts = nullptr;
+  FakeTable<upcall_hist_key, hist>* hists = nullptr;
+  FakeTable<upcall_packet, upcall_inflight>* inflight = nullptr;
+};
+
+TEST_F(UpcallCollectorTest, WaitsForTheModuleThenLoadsOnce) {
+  UpcallCollector c(Loader(), [this] { return module; }, links, cfg);
+  EXPECT_EQ(loads, 0);
+  for (const auto& p : c.Probes()) {
+    EXPECT_FALSE(p.attached);
+    EXPECT_TRUE(p.waiting);
+  }
+  EXPECT_EQ(Text(c), "");
+  module = true;
+  c.OnLink(9, "ovs-system", false);  // the datapath's device appears
+  EXPECT_EQ(loads, 1);
+  for (const auto& p : c.Probes()) EXPECT_TRUE(p.attached);
+  c.Collect();
+  EXPECT_EQ(loads, 1);
+}
+
+TEST_F(UpcallCollectorTest, AFailedLoadIsRetriedOnlyWhenTheModuleComesBack) {
+  module = true;
+  loadable = false;
+  UpcallCollector c(Loader(), [this] { return module; }, links, cfg);
+  EXPECT_EQ(loads, 1);
+  EXPECT_FALSE(c.Probes()[0].waiting);
+  EXPECT_EQ(c.Probes()[0].error, "refused");
+  c.Collect();
+  c.Collect();
+  EXPECT_EQ(loads, 1);  // not at every scrape
+  module = false;
+  c.Collect();
+  EXPECT_TRUE(c.Probes()[0].waiting);
+  module = true;
+  loadable = true;
+  c.Collect();
+  EXPECT_EQ(loads, 2);
+  EXPECT_TRUE(c.Probes()[0].attached);
+}
+
+TEST_F(UpcallCollectorTest, Exposition) {
+  module = true;
+  UpcallCollector c(Loader(), [this] { return module; }, links, cfg);
+  counts->rows = {{Key(7, 1, 0), {40}}, {Key(7, 1, 11), {5}}, {Key(7, 2, 0), {2}}, {Key(8, 1, 107), {1}}};
+  hist h{};
+  h.slots[3] = 2;   // <= 8us
+  h.slots[10] = 1;  // <= 1.024ms
+  h.sum_ns = 1'000'000;
+  upcall_hist_key hk{};
+  std::strcpy(hk.datapath, "ovs-system");
+  hists->rows = {{hk, h}};
+  // One upcall waiting for 11 s (past the 10 s timeout), one for 1 s.
+  inflight->rows = {{Packet(1), Inflight(now_ns - 11'000'000'000)}, {Packet(2), Inflight(now_ns - 1'000'000'000)}};
+
+  std::string text = Text(c);
+  const char* upcalls =
+      "vnet_ovs_upcalls_total{datapath=\"ovs-system\",device=\"vnet3\",netns=\"\",cmd=\"action\"} 2\n"
+      "vnet_ovs_upcalls_total{datapath=\"ovs-system\",device=\"vnet3\",netns=\"\",cmd=\"miss\"} 45\n"
+      "vnet_ovs_upcalls_total{datapath=\"ovs-system\",device=\"vnet4\",netns=\"\",cmd=\"miss\"} 1\n"
+      "vnet_ovs_upcall_failures_total{datapath=\"ovs-system\",device=\"vnet3\",netns=\"\",error=\"EAGAIN\"} 5\n"
+      "vnet_ovs_upcall_failures_total{datapath=\"ovs-system\",device=\"vnet4\",netns=\"\",error=\"ENOTCONN\"} 1\n";
+  EXPECT_NE(text.find(upcalls), std::string::npos) << text;
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"4e-06\"} 0\n"
+                      "vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"8e-06\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_count{datapath=\"ovs-system\"} 3\n"
+                      "vnet_ovs_upcall_latency_seconds_sum{datapath=\"ovs-system\"} 0.001\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"4.194304\"} 3\n"
+                      "vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"+Inf\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vnet_ovs_upcalls_unanswered_total{datapath=\"ovs-system\"} 1\n"), std::string::npos) << text;
+  ASSERT_EQ(inflight->rows.size(), 1u);
+  EXPECT_EQ(inflight->rows[0].first.head[0], 2);
+  auto maps = c.Maps();
+  EXPECT_EQ(maps[1].map, "upcall_inflight");
+  EXPECT_EQ(maps[1].entries, 1u);
+  EXPECT_EQ(maps[1].evictions, 1u);
+}
+
+}  // namespace
+}  // namespace vnet::collectors
