@@ -12,6 +12,10 @@ namespace {
 
 using BtfPtr = std::unique_ptr<struct btf, decltype(&btf__free)>;
 
+// Subsystem drop reasons are (subsystem id << 16 | n), subsystem 0 being the core enum
+// (SKB_DROP_REASON_SUBSYS_SHIFT, include/net/dropreason.h, 6.5+).
+constexpr uint64_t kSubsysShift = 16;
+
 BtfPtr Parse(const std::string& path, struct btf* base) {
   struct btf* b = base ? btf__parse_split(path.c_str(), base) : btf__parse(path.c_str(), nullptr);
   if (!b) return BtfPtr(nullptr, btf__free);
@@ -78,10 +82,8 @@ DropReasons::DropReasons(std::string vmlinux_btf, std::string module_dir)
     has_reason_ = t && btf_is_func_proto(t) && btf_vlen(t) >= 4;
   }
 
-  ForEachEnumValue(btf.get(), "skb_drop_reason", false, [&](const char* name, uint64_t v) {
-    core_[static_cast<uint32_t>(v)] = StripPrefix(name);
-    core_max_ = std::max(core_max_, v);
-  });
+  ForEachEnumValue(btf.get(), "skb_drop_reason", false,
+                   [&](const char* name, uint64_t v) { core_[static_cast<uint32_t>(v)] = StripPrefix(name); });
   LoadModules();
 }
 
@@ -94,11 +96,11 @@ void DropReasons::LoadModules() {
   for (const auto& mod : module_names_) {
     BtfPtr btf = Parse(module_dir_ + "/" + mod, base.get());
     if (!btf) continue;
-    // Subsystem reasons are (subsystem id << shift | n), far above the core enum's values;
-    // module enums also hold small private values (mac80211's RX_CONTINUE) that must not
-    // shadow core reasons, hence the bound.
+    // Module enums also hold small private values (mac80211's RX_CONTINUE) that must not
+    // shadow core reasons, hence the bound. (Not the core enum's highest value: since 6.5 that
+    // is SKB_DROP_REASON_SUBSYS_MASK, above every subsystem reason.)
     ForEachEnumValue(btf.get(), "_drop_reason", true, [&](const char* name, uint64_t v) {
-      if (v > core_max_ && v <= UINT32_MAX && name[0] != '_') modules_[static_cast<uint32_t>(v)] = name;
+      if (v >> kSubsysShift && v <= UINT32_MAX && name[0] != '_') modules_[static_cast<uint32_t>(v)] = name;
     });
   }
 }

@@ -29,7 +29,6 @@ class DropReasons {
   std::string vmlinux_btf_;
   std::string module_dir_;
   bool has_reason_ = false;
-  uint64_t core_max_ = 0;
   std::map<uint32_t, std::string> core_;
   std::map<uint32_t, std::string> modules_;
   std::set<std::string> module_names_;

@@ -10,6 +10,7 @@
 
 #include "../support/netns.h"
 #include "../support/ovs.h"
+#include "collectors/drops_collector.h"
 #include "collectors/upcall_collector.h"
 #include "net/devices.h"
 
@@ -180,6 +181,64 @@ TEST(UpcallModuleTest, AttachesWhenTheModuleAppears) {
   br.NewFlows(3, 30000);
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", {{"device", "pa"}}) >= 3; }));
   EXPECT_EQ(Sum(c->Collect(), "vnet_ovs_upcalls_total", {{"device", "pa"}}), 3);
+}
+
+// Packets dropped by a datapath flow carry the openvswitch module's own drop reasons (6.6+),
+// named from its BTF by the drops collector.
+TEST(OvsDropReasonTest, DatapathDropsHaveOvsReasonNames) {
+  if (auto why = SkipReason(); !why.empty()) GTEST_SKIP() << why;
+  if (Sh("bpftool btf dump file /sys/kernel/btf/openvswitch format raw | grep -c \"ENUM 'ovs_drop_reason'\" "
+         "|| true") == "0\n") {
+    GTEST_SKIP() << "the kernel's openvswitch has no drop reasons (6.6+)";
+  }
+  OvsSystemBridge br;
+  br.StartOvs();
+  br.db_.Vsctl("--timeout=20 wait-until Interface pa ofport!=-1");
+  Sh("ovs-ofctl add-flow unix:" + br.db_.Path("br0.mgmt") + " 'priority=100,udp,tp_dst=7100,actions=drop'");
+  config::Config cfg;
+  net::SystemLinks links;
+  auto drops = collectors::DropsCollector::Attach(cfg, links);
+  ASSERT_TRUE(drops->Probes()[0].attached) << drops->Probes()[0].error;
+
+  // The first packet is an upcall (ovs-vswitchd executes nothing for a drop), and installs the
+  // datapath flow that drops the next ones in the kernel.
+  SendUdp(br.a_, "10.78.0.3", 7100, 1, 40000);
+  ASSERT_TRUE(WaitFor([&] { return br.sw_.Sh("ovs-dpctl dump-flows").find("dst=7100") != std::string::npos; },
+                      std::chrono::seconds(20)));
+  constexpr int kDrops = 9;
+  SendUdp(br.a_, "10.78.0.3", 7100, kDrops, 40000);
+  auto ovs_drops = [&] {
+    std::map<std::string, double> out;  // "reason at location" -> drops
+    for (const auto& f : drops->Collect()) {
+      if (f.name != "vnet_drops_total") continue;
+      for (const auto& m : f.metric) {
+        std::map<std::string, std::string> l;
+        for (const auto& lp : m.label) l[lp.name] = lp.value;
+        if (l["device"] == "pa" && l["reason"].rfind("OVS_DROP_", 0) == 0) {
+          out[l["reason"] + " at " + l["location"]] += m.counter.value;
+        }
+      }
+    }
+    return out;
+  };
+  auto total = [&] {
+    double n = 0;
+    for (const auto& [k, v] : ovs_drops()) n += v;
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return total() >= kDrops; })) << [&] {
+    std::string all = br.sw_.Sh("ovs-dpctl dump-flows");
+    for (const auto& f : drops->Collect()) {
+      if (f.name != "vnet_drops_total") continue;
+      for (const auto& m : f.metric) {
+        for (const auto& l : m.label) all += l.name + "=" + l.value + " ";
+        all += std::to_string(m.counter.value) + "\n";
+      }
+    }
+    return all;
+  }();
+  EXPECT_EQ(total(), kDrops);
+  for (const auto& [k, v] : ovs_drops()) std::cout << v << " drops: " << k << "\n";
 }
 
 }  // namespace
