@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "../tests/support/netns.h"
 #include "../tests/support/ovs.h"
 #include "collectors/ovs_collector.h"
 
@@ -26,17 +25,13 @@ double MeanMs(F&& f) {
 }  // namespace
 
 int main() {
-  const std::string p = testing::Prefix();
-  testing::Netns sw(p + "sw"), a(p + "a");
+  testing::OvsHosts hosts(testing::Prefix(), 80);
   testing::OvsdbServer db;
-  testing::Vswitchd vs(db, sw);
-  testing::Sh("ip link add pa netns " + sw.name() + " type veth peer name eth0 netns " + a.name());
-  sw.Sh("ip link set pa up");
-  a.Sh("ip addr add 10.80.0.1/24 dev eth0 && ip link set eth0 up && ip neigh add 10.80.0.2 lladdr 02:00:00:00:00:02 dev eth0");
-  db.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa");
-  db.Vsctl("--timeout=10 wait-until Interface pa ofport!=-1");
+  testing::Vswitchd vs(db, hosts.sw);
+  db.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa -- add-port br0 pb");
+  db.Vsctl("--timeout=10 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
   vs.Appctl("upcall/disable-megaflows");
-  for (int i = 0; i < 64; i++) testing::SendUdp(a, "10.80.0.2", 9, 1, static_cast<uint16_t>(20000 + i));
+  hosts.NewFlows(64, 20000);
 
   config::OvsCollector cfg;
   cfg.rundir = vs.rundir();

@@ -3,10 +3,9 @@
 #include <time.h>
 
 #include <cmath>
-#include <limits>
 
 #include "bpf/loader.h"
-#include "metrics/family.h"
+#include "metrics/histogram.h"
 
 extern "C" {
 #include "tap.skel.h"
@@ -132,17 +131,7 @@ std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
   for (const auto& [l, h] : table_->Read(Table::Clock::now())) {
     const uint32_t dir = std::stoul(l[3]);
     if (dir >= TAP_DIR__MAX) continue;
-    auto& m = metrics::Add(families[dir], {{"device", l[0]}, {"netns", l[1]}, {"queue", l[2]}});
-    uint64_t cumulative = 0;
-    for (int i = 0; i < HIST_SLOTS; i++) {
-      cumulative += h.slots[i];
-      if (i >= first && i <= last) {
-        m.histogram.bucket.push_back({cumulative, std::ldexp(1e-6, i)});
-      }
-    }
-    m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
-    m.histogram.sample_count = cumulative;
-    m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
+    metrics::AddHistogram(families[dir], {{"device", l[0]}, {"netns", l[1]}, {"queue", l[2]}}, h, first, last);
   }
   return families;
 }

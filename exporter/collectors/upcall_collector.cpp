@@ -3,13 +3,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <cmath>
 #include <filesystem>
-#include <limits>
 
 #include "app/log.h"
 #include "bpf/loader.h"
-#include "metrics/family.h"
+#include "metrics/histogram.h"
 
 extern "C" {
 #include "upcall.skel.h"
@@ -211,15 +209,7 @@ std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
   for (const auto& [l, v] : failed) metrics::AddCounter(failures, l, v);
 
   for (const auto& [k, h] : sources_.hists->Read()) {
-    auto& m = metrics::Add(latency, {{"datapath", DatapathName(k.datapath)}});
-    uint64_t cumulative = 0;
-    for (int i = 0; i < HIST_SLOTS; i++) {
-      cumulative += h.slots[i];
-      if (i <= kLastBucket) m.histogram.bucket.push_back({cumulative, std::ldexp(1e-6, i)});
-    }
-    m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
-    m.histogram.sample_count = cumulative;
-    m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
+    metrics::AddHistogram(latency, {{"datapath", DatapathName(k.datapath)}}, h, 0, kLastBucket);
   }
   for (const auto& [dp, n] : unanswered_) metrics::AddCounter(unanswered, {{"datapath", dp}}, n);
   return {upcalls, failures, latency, unanswered};

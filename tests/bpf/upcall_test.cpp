@@ -52,34 +52,18 @@ std::string SkipReason() {
 }
 
 // Two hosts on a kernel-datapath bridge, ovs-vswitchd in a namespace of its own.
-class OvsSystemBridge {
- public:
-  OvsSystemBridge() : sw_(Prefix() + "sw"), a_(Prefix() + "a"), b_(Prefix() + "b") {
-    for (const auto* ns : {&a_, &b_}) {
-      const std::string port = ns == &a_ ? "pa" : "pb";
-      Sh("ip link add " + port + " netns " + sw_.name() + " type veth peer name eth0 netns " + ns->name());
-      sw_.Sh("ip link set " + port + " up");
-      ns->Sh("ip addr add 10.78.0." + std::string(ns == &a_ ? "1" : "2") + "/24 dev eth0 && ip link set eth0 up");
-    }
-    // Static neighbour, no IPv6 (Netns): every packet on the bridge is one the test sent.
-    // 10.78.0.3 is not b's address: b drops them silently after the bridge switched them.
-    a_.Sh("ip neigh add 10.78.0.3 lladdr " + Mac(&b_, "eth0") + " dev eth0");
-  }
+struct OvsSystemBridge : OvsHosts {
+  OvsSystemBridge() : OvsHosts(Prefix(), 78) {}
   void StartOvs() {
-    vs_ = std::make_unique<Vswitchd>(db_, sw_);
-    db_.Vsctl("add-br br0 -- add-port br0 pa -- add-port br0 pb");
-    db_.Vsctl("--timeout=20 wait-until Interface pb ofport!=-1");
+    vs = std::make_unique<Vswitchd>(db, sw);
+    db.Vsctl("add-br br0 -- add-port br0 pa -- add-port br0 pb");
+    db.Vsctl("--timeout=20 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
     // Exact-match datapath flows: each new 5-tuple is one upcall.
-    vs_->Appctl("upcall/disable-megaflows");
-  }
-  // `n` new flows from a to b (distinct source ports from `first_port`), `size`-byte datagrams.
-  void NewFlows(int n, uint16_t first_port, std::size_t size = 32) {
-    for (int i = 0; i < n; i++) SendUdp(a_, "10.78.0.3", 7000, 1, static_cast<uint16_t>(first_port + i), size);
+    vs->Appctl("upcall/disable-megaflows");
   }
 
-  Netns sw_, a_, b_;
-  OvsdbServer db_;
-  std::unique_ptr<Vswitchd> vs_;
+  OvsdbServer db;
+  std::unique_ptr<Vswitchd> vs;
 };
 
 class UpcallTest : public ::testing::TestWithParam<std::string> {
@@ -106,8 +90,8 @@ TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
   EXPECT_EQ(c->Probes()[0].attach_type, GetParam());
   EXPECT_EQ(c->Probes()[1].attach_type, GetParam() == "fentry" ? "fentry" : "kprobe");
 
-  const std::map<std::string, std::string> pa = {{"datapath", "ovs-system"}, {"device", "pa"}, {"netns", br.sw_.name()}};
-  auto before = DpctlLookups(br.sw_);
+  const std::map<std::string, std::string> pa = {{"datapath", "ovs-system"}, {"device", "pa"}, {"netns", br.sw.name()}};
+  auto before = DpctlLookups(br.sw);
   constexpr int kFlows = 12;
   br.NewFlows(kFlows, 30000);
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", pa) >= kFlows; }, std::chrono::seconds(30)));
@@ -115,7 +99,7 @@ TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}) >= kFlows; },
                       std::chrono::seconds(30)));
   auto families = c->Collect();
-  auto after = DpctlLookups(br.sw_);
+  auto after = DpctlLookups(br.sw);
   EXPECT_EQ(after["missed"] - before["missed"], kFlows);
   auto miss = pa;
   miss["cmd"] = "miss";
@@ -126,13 +110,13 @@ TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
 
   // Handlers stopped while new flows come: their sockets fill and the kernel fails upcalls
   // (large packets: each upcall carries its packet, the sockets' buffers are megabytes).
-  br.vs_->Signal(SIGSTOP);
+  br.vs->Signal(SIGSTOP);
   constexpr int kStorm = 5000;
-  br.NewFlows(kStorm, 33000, 1400);
+  br.NewFlows(kStorm, 33000, 7000, 1400);
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", pa) >= kFlows + kStorm; },
                       std::chrono::seconds(60)));
   families = c->Collect();
-  auto stopped = DpctlLookups(br.sw_);
+  auto stopped = DpctlLookups(br.sw);
   const double failed = Sum(families, "vnet_ovs_upcall_failures_total", pa);
   EXPECT_GT(failed, 0) << "the handlers' sockets never filled";
   std::cout << "storm of " << kStorm << " new flows with ovs-vswitchd stopped: " << failed << " upcalls failed ("
@@ -144,7 +128,7 @@ TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
   EXPECT_EQ(Sum(families, "vnet_ovs_upcalls_total", miss), kFlows + kStorm);
 
   // Resumed: ovs-vswitchd answers what was queued; every answered upcall is one latency sample.
-  br.vs_->Signal(SIGCONT);
+  br.vs->Signal(SIGCONT);
   const double queued = kFlows + kStorm - failed;
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}) >= queued; },
                       std::chrono::seconds(120)))
@@ -193,8 +177,7 @@ TEST(OvsDropReasonTest, DatapathDropsHaveOvsReasonNames) {
   }
   OvsSystemBridge br;
   br.StartOvs();
-  br.db_.Vsctl("--timeout=20 wait-until Interface pa ofport!=-1");
-  Sh("ovs-ofctl add-flow unix:" + br.db_.Path("br0.mgmt") + " 'priority=100,udp,tp_dst=7100,actions=drop'");
+  Sh("ovs-ofctl add-flow unix:" + br.db.Path("br0.mgmt") + " 'priority=100,udp,tp_dst=7100,actions=drop'");
   config::Config cfg;
   net::SystemLinks links;
   auto drops = collectors::DropsCollector::Attach(cfg, links);
@@ -202,11 +185,11 @@ TEST(OvsDropReasonTest, DatapathDropsHaveOvsReasonNames) {
 
   // The first packet is an upcall (ovs-vswitchd executes nothing for a drop), and installs the
   // datapath flow that drops the next ones in the kernel.
-  SendUdp(br.a_, "10.78.0.3", 7100, 1, 40000);
-  ASSERT_TRUE(WaitFor([&] { return br.sw_.Sh("ovs-dpctl dump-flows").find("dst=7100") != std::string::npos; },
+  br.NewFlows(1, 40000, 7100);
+  ASSERT_TRUE(WaitFor([&] { return br.sw.Sh("ovs-dpctl dump-flows").find("dst=7100") != std::string::npos; },
                       std::chrono::seconds(20)));
   constexpr int kDrops = 9;
-  SendUdp(br.a_, "10.78.0.3", 7100, kDrops, 40000);
+  for (int i = 0; i < kDrops; i++) br.NewFlows(1, 40000, 7100);  // the same flow each time
   auto ovs_drops = [&] {
     std::map<std::string, double> out;  // "reason at location" -> drops
     for (const auto& f : drops->Collect()) {
@@ -227,7 +210,7 @@ TEST(OvsDropReasonTest, DatapathDropsHaveOvsReasonNames) {
     return n;
   };
   ASSERT_TRUE(WaitFor([&] { return total() >= kDrops; })) << [&] {
-    std::string all = br.sw_.Sh("ovs-dpctl dump-flows");
+    std::string all = br.sw.Sh("ovs-dpctl dump-flows");
     for (const auto& f : drops->Collect()) {
       if (f.name != "vnet_drops_total") continue;
       for (const auto& m : f.metric) {

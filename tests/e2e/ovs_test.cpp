@@ -61,21 +61,11 @@ double Success(const collectors::ExporterCollector& exporter) {
 
 TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: network namespaces";
-  const std::string p = Prefix();
-  Netns sw(p + "sw"), a(p + "a"), b(p + "b");
+  OvsHosts hosts(Prefix(), 77);
   OvsdbServer db;
-  Vswitchd vs(db, sw);
-  // Two hosts on a userspace-datapath bridge. Static neighbours: no ARP, no IPv6 (Netns), so
-  // every packet on the bridge is one the test sent.
-  for (const auto* ns : {&a, &b}) {
-    const std::string port = (ns == &a ? "pa" : "pb");
-    Sh("ip link add " + port + " netns " + sw.name() + " type veth peer name eth0 netns " + ns->name());
-    sw.Sh("ip link set " + port + " up");
-    ns->Sh("ip addr add 10.77.0." + std::string(ns == &a ? "1" : "2") + "/24 dev eth0 && ip link set eth0 up");
-  }
-  a.Sh("ip neigh add 10.77.0.3 lladdr " + Mac(&b, "eth0") + " dev eth0");
+  Vswitchd vs(db, hosts.sw);
   db.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa -- add-port br0 pb");
-  db.Vsctl("--timeout=10 wait-until Interface pb ofport!=-1");
+  db.Vsctl("--timeout=10 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
   // Exact-match datapath flows: each new 5-tuple is one miss (a megaflow would cover many).
   vs.Appctl("upcall/disable-megaflows");
 
@@ -104,10 +94,8 @@ TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
 
   ASSERT_EQ(Success(exporter), 1);
   auto first = matching();
-  // 10.77.0.3 is not b's address: b drops them silently (no reply, no ICMP) after the bridge
-  // switched them on b's MAC.
   constexpr int kFlows = 25;
-  for (int i = 0; i < kFlows; i++) SendUdp(a, "10.77.0.3", 7000, 1, static_cast<uint16_t>(41000 + i));
+  hosts.NewFlows(kFlows, 41000);
   const std::string missed = "vnet_ovs_datapath_lookups_total{result=missed}";
   ASSERT_TRUE(WaitFor([&] { return AppctlValues(vs, dp)[missed] >= first[missed] + kFlows; }));
   auto after = matching();
@@ -128,10 +116,10 @@ TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
   EXPECT_EQ(Success(exporter), 0);
   EXPECT_EQ(Value(exporter.Collect(), "vnet_exporter_collector_success", {{"collector", "ovs"}}), 0);
   vs.Start();
-  db.Vsctl("--timeout=10 wait-until Interface pb ofport!=-1");
+  db.Vsctl("--timeout=10 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
   ASSERT_TRUE(WaitFor([&] { return Success(exporter) == 1; }));
   vs.Appctl("upcall/disable-megaflows");
-  for (int i = 0; i < 3; i++) SendUdp(a, "10.77.0.3", 7000, 1, static_cast<uint16_t>(42000 + i));
+  hosts.NewFlows(3, 42000);
   // A new process: its counters start again from zero.
   ASSERT_TRUE(WaitFor([&] { return AppctlValues(vs, dp)[missed] >= 3; }));
   EXPECT_EQ(matching()[missed], 3);

@@ -204,16 +204,9 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
   } bpf_stats;
 
   // Two hosts behind an OVS bridge (userspace datapath), ovs-vswitchd in its own namespace.
-  Netns sw(p + "-sw"), ha(p + "-ha"), hb(p + "-hb");
-  for (const auto* ns : {&ha, &hb}) {
-    const std::string port = ns == &ha ? "pa" : "pb";
-    Sh("ip link add " + port + " netns " + sw.name() + " type veth peer name eth0 netns " + ns->name());
-    sw.Sh("ip link set " + port + " up");
-    ns->Sh("ip addr add 10.79.0." + std::string(ns == &ha ? "1" : "2") + "/24 dev eth0 && ip link set eth0 up");
-  }
-  ha.Sh("ip neigh add 10.79.0.3 lladdr " + Mac(&hb, "eth0") + " dev eth0");
+  OvsHosts hosts(p + "-", 79);
   OvsdbServer ovsdb;
-  Vswitchd vswitchd(ovsdb, sw);
+  Vswitchd vswitchd(ovsdb, hosts.sw);
   ovsdb.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa -- add-port br0 pb");
   vswitchd.Appctl("upcall/disable-megaflows");
 
@@ -244,7 +237,7 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
   std::thread sender([&] {
     for (uint16_t port = 20000; !stop; port++) {
       SendUdp(remote, "192.0.2.10", 7000, 100);
-      SendUdp(ha, "10.79.0.3", 7000, 1, port);  // a new flow through OVS: an upcall
+      hosts.NewFlows(1, port);  // through OVS: an upcall
       std::this_thread::sleep_for(50ms);
     }
   });

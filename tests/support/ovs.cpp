@@ -80,4 +80,20 @@ std::string Vswitchd::Appctl(const std::string& cmd) const {
   return Sh("ovs-appctl -t " + db_.Path("ovs-vswitchd." + std::to_string(pid_) + ".ctl") + " " + cmd);
 }
 
+OvsHosts::OvsHosts(const std::string& prefix, int net)
+    : sw(prefix + "sw"), a(prefix + "a"), b(prefix + "b"), target_("10." + std::to_string(net) + ".0.3") {
+  for (const auto* ns : {&a, &b}) {
+    const std::string port = ns == &a ? "pa" : "pb";
+    Sh("ip link add " + port + " netns " + sw.name() + " type veth peer name eth0 netns " + ns->name());
+    sw.Sh("ip link set " + port + " up");
+    ns->Sh("ip addr add 10." + std::to_string(net) + ".0." + (ns == &a ? "1" : "2") +
+           "/24 dev eth0 && ip link set eth0 up");
+  }
+  a.Sh("ip neigh add " + target_ + " lladdr " + Mac(&b, "eth0") + " dev eth0");
+}
+
+void OvsHosts::NewFlows(int n, uint16_t first_port, uint16_t dst_port, std::size_t size) const {
+  for (int i = 0; i < n; i++) SendUdp(a, target_, dst_port, 1, static_cast<uint16_t>(first_port + i), size);
+}
+
 }  // namespace vnet::testing

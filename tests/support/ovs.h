@@ -4,13 +4,13 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "fixtures.h"
+#include "netns.h"
 
 namespace vnet::testing {
-
-class Netns;
 
 class OvsdbServer {
  public:
@@ -50,6 +50,23 @@ class Vswitchd {
   const OvsdbServer& db_;
   const Netns& ns_;
   pid_t pid_ = -1;
+};
+
+// Two hosts, namespaces a and b with eth0 at 10.<net>.0.1 and .2, on veths whose other ends
+// pa and pb are in namespace sw, for an OVS bridge there. a sends to 10.<net>.0.3 with b's MAC:
+// the bridge switches it to b, which drops it silently (not its address: no reply, no ICMP).
+// No ARP (static neighbour) and no IPv6 (Netns): every packet on the bridge is one sent by NewFlows.
+class OvsHosts {
+ public:
+  OvsHosts(const std::string& prefix, int net);
+
+  // `n` new flows a -> b: datagrams of `size` bytes to `dst_port` from ports first_port, +1, ...
+  void NewFlows(int n, uint16_t first_port, uint16_t dst_port = 7000, std::size_t size = 32) const;
+
+  Netns sw, a, b;
+
+ private:
+  std::string target_;
 };
 
 }  // namespace vnet::testing
