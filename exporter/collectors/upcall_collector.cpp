@@ -63,7 +63,7 @@ UpcallCollector::UpcallCollector(Loader load, std::function<bool()> module_loade
     : load_(std::move(load)), module_loaded_(std::move(module_loaded)), links_(links), cfg_(cfg) {
   std::lock_guard lock(mu_);
   sources_ = NotLoaded("openvswitch module not loaded", true);
-  LoadIfNeeded();
+  LoadIfNeeded(false);
 }
 
 std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& cfg, net::LinkSource& links) {
@@ -111,7 +111,7 @@ std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& c
   return std::make_unique<UpcallCollector>(load, module_loaded, links, cfg);
 }
 
-void UpcallCollector::LoadIfNeeded() const {
+void UpcallCollector::LoadIfNeeded(bool log) const {
   if (sources_.counts) return;
   if (!module_loaded_()) {
     if (tried_while_loaded_) sources_ = NotLoaded("openvswitch module not loaded", true);
@@ -121,13 +121,16 @@ void UpcallCollector::LoadIfNeeded() const {
   if (tried_while_loaded_) return;
   tried_while_loaded_ = true;
   sources_ = load_();
-  if (!sources_.counts) {
-    app::Log(app::Level::kWarn, "collector upcall: not attached: " + sources_.probes[0].error);
-    return;
+  if (log) {
+    for (const auto& p : sources_.probes) {
+      if (p.attached) {
+        app::Log(app::Level::kInfo, "collector upcall: " + p.probe + " attached (" + p.attach_type + ")");
+      } else {
+        app::Log(app::Level::kWarn, "collector upcall: " + p.probe + " not attached: " + p.error);
+      }
+    }
   }
-  for (const auto& p : sources_.probes) {
-    app::Log(app::Level::kInfo, "collector upcall: " + p.probe + " attached (" + p.attach_type + ")");
-  }
+  if (!sources_.counts) return;
   table_ = std::make_unique<Table>(std::move(sources_.counts), links_, cfg_.devices, [](const upcall_key& k) {
     return Table::Labels{DatapathName(k.datapath), std::to_string(k.cmd), std::to_string(k.err)};
   });

@@ -58,7 +58,7 @@ class UpcallCollector : public Collector {
   void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
 
  private:
-  void LoadIfNeeded() const;  // mu_ held
+  void LoadIfNeeded(bool log = true) const;  // mu_ held; at start-up the exporter logs the probes itself
   void ExpireInflight() const;
 
   Loader load_;
