@@ -25,12 +25,8 @@ double MeanMs(F&& f) {
 }  // namespace
 
 int main() {
-  testing::OvsHosts hosts(testing::Prefix(), 80);
-  testing::OvsdbServer db;
-  testing::Vswitchd vs(db, hosts.sw);
-  db.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa -- add-port br0 pb");
-  db.Vsctl("--timeout=10 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
-  vs.Appctl("upcall/disable-megaflows");
+  testing::OvsBridge hosts(testing::Prefix(), 80, "netdev");
+  testing::Vswitchd& vs = hosts.vs;
   hosts.NewFlows(64, 20000);
 
   config::OvsCollector cfg;

@@ -51,21 +51,6 @@ std::string SkipReason() {
   return "";
 }
 
-// Two hosts on a kernel-datapath bridge, ovs-vswitchd in a namespace of its own.
-struct OvsSystemBridge : OvsHosts {
-  OvsSystemBridge() : OvsHosts(Prefix(), 78) {}
-  void StartOvs() {
-    vs = std::make_unique<Vswitchd>(db, sw);
-    db.Vsctl("add-br br0 -- add-port br0 pa -- add-port br0 pb");
-    db.Vsctl("--timeout=20 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
-    // Exact-match datapath flows: each new 5-tuple is one upcall.
-    vs->Appctl("upcall/disable-megaflows");
-  }
-
-  OvsdbServer db;
-  std::unique_ptr<Vswitchd> vs;
-};
-
 class UpcallTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -84,8 +69,7 @@ class UpcallTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
-  OvsSystemBridge br;
-  br.StartOvs();
+  OvsBridge br(Prefix(), 78, "system");
   auto c = collectors::UpcallCollector::Attach(cfg_, links_);
   for (const auto& p : c->Probes()) {
     ASSERT_TRUE(p.attached) << p.probe << ": " << p.error;
@@ -113,7 +97,7 @@ TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
 
   // Handlers stopped while new flows come: their sockets fill and the kernel fails upcalls
   // (large packets: each upcall carries its packet, the sockets' buffers are megabytes).
-  br.vs->Signal(SIGSTOP);
+  br.vs.Signal(SIGSTOP);
   constexpr int kStorm = 5000;
   br.NewFlows(kStorm, 33000, 7000, 1400);
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", pa) >= kFlows + kStorm; },
@@ -131,7 +115,7 @@ TEST_P(UpcallTest, CountsUpcallsFailuresAndLatency) {
   EXPECT_EQ(Sum(families, "vnet_ovs_upcalls_total", miss), kFlows + kStorm);
 
   // Resumed: ovs-vswitchd answers what was queued; every answered upcall is one latency sample.
-  br.vs->Signal(SIGCONT);
+  br.vs.Signal(SIGCONT);
   const double queued = kFlows + kStorm - failed;
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}) >= queued; },
                       std::chrono::seconds(120)))
@@ -163,8 +147,7 @@ TEST(UpcallModuleTest, AttachesWhenTheModuleAppears) {
   std::string modprobe;
   std::getline(helper, modprobe);
   Sh(modprobe + " openvswitch");
-  OvsSystemBridge br;
-  br.StartOvs();
+  OvsBridge br(Prefix(), 78, "system");
   c->Collect();
   for (const auto& p : c->Probes()) EXPECT_TRUE(p.attached) << p.probe << ": " << p.error;
   br.NewFlows(3, 30000);
@@ -180,8 +163,7 @@ TEST(OvsDropReasonTest, DatapathDropsHaveOvsReasonNames) {
          "|| true") == "0\n") {
     GTEST_SKIP() << "the kernel's openvswitch has no drop reasons (6.6+)";
   }
-  OvsSystemBridge br;
-  br.StartOvs();
+  OvsBridge br(Prefix(), 78, "system");
   Sh("ovs-ofctl add-flow unix:" + br.db.Path("br0.mgmt") + " 'priority=100,udp,tp_dst=7100,actions=drop'");
   config::Config cfg;
   net::SystemLinks links;

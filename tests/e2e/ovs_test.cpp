@@ -61,13 +61,8 @@ double Success(const collectors::ExporterCollector& exporter) {
 
 TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: network namespaces";
-  OvsHosts hosts(Prefix(), 77);
-  OvsdbServer db;
-  Vswitchd vs(db, hosts.sw);
-  db.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa -- add-port br0 pb");
-  db.Vsctl("--timeout=10 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
-  // Exact-match datapath flows: each new 5-tuple is one miss (a megaflow would cover many).
-  vs.Appctl("upcall/disable-megaflows");
+  OvsBridge hosts(Prefix(), 77, "netdev");
+  Vswitchd& vs = hosts.vs;
 
   config::OvsCollector cfg;
   cfg.rundir = vs.rundir();
@@ -116,9 +111,8 @@ TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
   EXPECT_EQ(Success(exporter), 0);
   EXPECT_EQ(Value(exporter.Collect(), "vnet_exporter_collector_success", {{"collector", "ovs"}}), 0);
   vs.Start();
-  db.Vsctl("--timeout=10 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
+  hosts.Ready();
   ASSERT_TRUE(WaitFor([&] { return Success(exporter) == 1; }));
-  vs.Appctl("upcall/disable-megaflows");
   hosts.NewFlows(3, 42000);
   // A new process: its counters start again from zero.
   ASSERT_TRUE(WaitFor([&] { return AppctlValues(vs, dp)[missed] >= 3; }));

@@ -206,15 +206,11 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
   } bpf_stats;
 
   // Two hosts behind an OVS bridge (userspace datapath), ovs-vswitchd in its own namespace.
-  OvsHosts hosts(p + "-", 79);
-  OvsdbServer ovsdb;
-  Vswitchd vswitchd(ovsdb, hosts.sw);
-  ovsdb.Vsctl("add-br br0 -- set bridge br0 datapath_type=netdev -- add-port br0 pa -- add-port br0 pb");
-  vswitchd.Appctl("upcall/disable-megaflows");
+  OvsBridge hosts(p + "-", 79, "netdev");
 
   config::Config cfg;
   cfg.interface.libvirt_dir = libvirt.path().string();
-  cfg.ovs.rundir = vswitchd.rundir();
+  cfg.ovs.rundir = hosts.vs.rundir();
   net::SystemLinks links;
   collectors::ExporterCollector exporter(app::MakeCollectors(cfg, links));
   http::Server server("127.0.0.1:0", "/metrics", exporter, [&] { return app::LandingPage(exporter, "/metrics"); });
@@ -314,15 +310,10 @@ TEST(OvsPrometheusTest, UpcallExpressionsReturnData) {
     GTEST_SKIP() << "no openvswitch module with BTF (the host kernel here has none; the kernel matrix runs this)";
   }
   const std::string root = VNET_SOURCE_DIR;
-  OvsHosts hosts(Prefix(), 81);
-  OvsdbServer ovsdb;
-  Vswitchd vswitchd(ovsdb, hosts.sw);
-  ovsdb.Vsctl("add-br br0 -- add-port br0 pa -- add-port br0 pb");
-  ovsdb.Vsctl("--timeout=20 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
-  vswitchd.Appctl("upcall/disable-megaflows");
+  OvsBridge hosts(Prefix(), 81, "system");
 
   config::Config cfg;
-  cfg.ovs.rundir = vswitchd.rundir();
+  cfg.ovs.rundir = hosts.vs.rundir();
   net::SystemLinks links;
   collectors::ExporterCollector exporter(app::MakeCollectors(cfg, links));
   for (const auto& c : exporter.collectors()) {
@@ -342,9 +333,9 @@ TEST(OvsPrometheusTest, UpcallExpressionsReturnData) {
   ASSERT_TRUE(scraped("vnet_ovs_upcalls_total"));
   ASSERT_TRUE(scraped("vnet_ovs_datapath_lookups_total{datapath=\"ovs-system\"}"));
   for (uint16_t first : {20000, 25000}) {
-    vswitchd.Signal(SIGSTOP);
+    hosts.vs.Signal(SIGSTOP);
     hosts.NewFlows(5000, first, 7000, 1400);
-    vswitchd.Signal(SIGCONT);
+    hosts.vs.Signal(SIGCONT);
     ASSERT_TRUE(scraped("vnet_ovs_upcall_failures_total"));
   }
   std::atomic<bool> stop{false};

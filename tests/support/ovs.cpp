@@ -92,6 +92,17 @@ OvsHosts::OvsHosts(const std::string& prefix, int net)
   a.Sh("ip neigh add " + target_ + " lladdr " + Mac(&b, "eth0") + " dev eth0");
 }
 
+OvsBridge::OvsBridge(const std::string& prefix, int net, const std::string& datapath_type)
+    : OvsHosts(prefix, net), vs(db, sw) {
+  db.Vsctl("add-br br0 -- set bridge br0 datapath_type=" + datapath_type + " -- add-port br0 pa -- add-port br0 pb");
+  Ready();
+}
+
+void OvsBridge::Ready() const {
+  db.Vsctl("--timeout=20 wait-until Interface pa ofport!=-1 -- wait-until Interface pb ofport!=-1");
+  vs.Appctl("upcall/disable-megaflows");
+}
+
 void OvsHosts::NewFlows(int n, uint16_t first_port, uint16_t dst_port, std::size_t size) const {
   for (int i = 0; i < n; i++) SendUdp(a, target_, dst_port, 1, static_cast<uint16_t>(first_port + i), size);
 }

@@ -69,4 +69,17 @@ class OvsHosts {
   std::string target_;
 };
 
+// OvsHosts joined by bridge br0 (ports pa, pb) of a private ovs-vswitchd running in sw.
+class OvsBridge : public OvsHosts {
+ public:
+  // `datapath_type`: "netdev" (userspace, any kernel) or "system" (the openvswitch module).
+  OvsBridge(const std::string& prefix, int net, const std::string& datapath_type);
+  // Waits for both ports, and turns megaflows off so that each new 5-tuple is one upcall (again
+  // after vs restarted: the setting is not kept).
+  void Ready() const;
+
+  OvsdbServer db;
+  Vswitchd vs;
+};
+
 }  // namespace vnet::testing
