@@ -90,8 +90,8 @@ int main() {
       struct bpf_prog_info info = {};
       uint32_t len = sizeof(info);
       bpf_obj_get_info_by_fd(p.fd, &info, &len);
-      cost[p.program].first += info.run_cnt;
-      cost[p.program].second += info.run_time_ns;
+      cost[p.name].first += info.run_cnt;
+      cost[p.name].second += info.run_time_ns;
     }
   }
   std::printf("== remote -> bridge -> tap -> backend, 18-byte UDP, best of 3 runs of %lds each\n",

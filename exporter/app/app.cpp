@@ -7,7 +7,6 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/log.h"
 #include "app/options.h"
 #include "collectors/drops_collector.h"
 #include "collectors/interface_collector.h"
@@ -15,16 +14,20 @@
 #include "collectors/tap_collector.h"
 #include "collectors/upcall_collector.h"
 #include "http/server.h"
+#include "log/log.h"
 #include "net/link_watcher.h"
 #include "version.h"
 
 namespace vnet::app {
 namespace {
 
+using log::Level;
+using log::Log;
+
 // libbpf explains refused programs at length; that is only wanted when debugging, since a
 // refused alternative is expected on older kernels and reported once by the exporter itself.
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (GetLevel() != Level::kDebug || level == LIBBPF_DEBUG) return 0;
+  if (log::GetLevel() != Level::kDebug || level == LIBBPF_DEBUG) return 0;
   return std::vfprintf(stderr, fmt, args);
 }
 
@@ -98,7 +101,7 @@ int Main(int argc, char** argv) {
     std::cout << "vnet_exporter " << kVersion << "\n";
     return 0;
   }
-  SetLevel(ParseLevel(opts.log_level));
+  log::SetLevel(ParseLevel(opts.log_level));
   libbpf_set_print(LibbpfPrint);
 
   config::Config cfg;

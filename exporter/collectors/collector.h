@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ebpf/probe.h"
+
 namespace vnet::collectors {
 
 struct ProbeStatus {
@@ -26,18 +28,13 @@ struct MapStatus {
   uint64_t evictions = 0;        // entries removed before they were complete (timed out, replaced)
 };
 
-struct ProgramRef {
-  std::string program;
-  int fd = -1;
-};
-
 class Collector : public prometheus::Collectable {
  public:
   virtual const std::string& Name() const = 0;
   virtual std::vector<ProbeStatus> Probes() const = 0;
   // As of the last Collect(): entries are counted while reading, not with another pass.
   virtual std::vector<MapStatus> Maps() const { return {}; }
-  virtual std::vector<ProgramRef> Programs() const { return {}; }
+  virtual std::vector<ebpf::Program> Programs() const { return {}; }
   // A device of the exporter's own network namespace was deleted, or announced under `name`
   // (from net::LinkWatcher's thread).
   virtual void OnLink(uint32_t /*ifindex*/, const std::string& /*name*/, bool /*deleted*/) {}

@@ -4,17 +4,20 @@
 // period; then it disappears. It disappears at once when another device takes the name (a VM
 // restarted, its tap re-created): a series must never join the identity of a VM that did not
 // count it, so the new device's series starts from zero instead (a counter reset).
+//
+// The table does not own the map: the collector's probe does, and hands it in at each read, so
+// what the table keeps (retired series) outlives a probe that is loaded again.
 #pragma once
 
-#include <functional>
+#include <cstring>
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include "bpf/table.h"
 #include "config/config.h"
+#include "ebpf/table.h"
 #include "net/devices.h"
 
 namespace vnet::collectors {
@@ -22,32 +25,34 @@ namespace vnet::collectors {
 template <class Key, class Value>
 class DeviceTable {
  public:
-  using Table = bpf::CounterTable<Key, Value>;
-  using Labels = std::vector<std::string>;  // device, netns, then the collector's own
+  using Table = ebpf::CounterTable<Key, Value>;
   using Clock = net::DeviceTracker::Clock;
-  // The collector's own labels of an entry.
-  using LabelFn = std::function<Labels(const Key&)>;
-  // Sees every key of a read before LabelFn is asked about them (to resolve names in one pass).
-  using PrepareFn = std::function<void(const std::vector<Key>&)>;
 
-  DeviceTable(std::unique_ptr<Table> table, net::LinkSource& links, const config::Devices& devices, LabelFn labels,
-              PrepareFn prepare = [](const std::vector<Key>&) {})
-      : table_(std::move(table)),
-        links_(links),
-        tracker_(links, devices.grace_period),
-        devices_(devices),
-        labels_(std::move(labels)),
-        prepare_(std::move(prepare)) {}
+  // One exported series: the device's labels and the map's key with `netns` and `ifindex`
+  // zeroed (the device is named instead), so a retired device's counts keep their key.
+  struct Series {
+    net::DeviceLabels device;
+    Key key;
+    bool operator<(const Series& o) const {
+      if (auto c = std::tie(device.device, device.netns) <=> std::tie(o.device.device, o.device.netns); c != 0) {
+        return c < 0;
+      }
+      return std::memcmp(&key, &o.key, sizeof(Key)) < 0;
+    }
+  };
 
-  // Every exported series at `now` (device filter applied), live and retired counts summed.
-  std::map<Labels, Value> Read(Clock::time_point now) {
-    auto entries = table_->Read();
+  DeviceTable(net::LinkSource& links, const config::Devices& devices)
+      : links_(links), tracker_(links, devices.grace_period), devices_(devices) {}
+
+  // Every exported series of `table` at `now` (device filter applied), live and retired counts summed.
+  std::map<Series, Value> Read(Table& table, Clock::time_point now) {
+    auto entries = table.Read();
     std::set<net::DeviceId> ids;
     for (const auto& [k, v] : entries) {
       if (k.ifindex) ids.insert({k.netns, k.ifindex});
     }
     auto devs = tracker_.Resolve(ids, now);
-    for (const auto& [id, old] : devs.changed) Retire(entries, id, old, now);
+    for (const auto& [id, old] : devs.changed) Retire(table, entries, id, old, now);
 
     std::set<net::DeviceId> expired(devs.expired.begin(), devs.expired.end());
     std::set<net::DeviceId> changed;
@@ -61,7 +66,7 @@ class DeviceTable {
       }
       return changed.count(id) > 0;  // Retire() took those
     });
-    table_->Erase(erase);
+    table.Erase(erase);
     std::map<uint32_t, std::set<std::string>> names;  // devices present now, per namespace
     std::erase_if(retired_, [&](const auto& r) {
       if (r.second.until <= now) return true;
@@ -72,36 +77,32 @@ class DeviceTable {
           for (const auto& [ifindex, name] : *links) n->second.insert(name);
         }
       }
-      return n->second.count(r.first[0]) > 0;
+      return n->second.count(r.first.device.device) > 0;
     });
     entries_ = entries.size();
 
-    std::vector<Key> keys;
-    for (const auto& [k, v] : entries) keys.push_back(k);
-    prepare_(keys);
-    std::map<Labels, Value> series;
+    std::map<Series, Value> series;
     for (const auto& [k, v] : entries) {
       net::DeviceLabels dev;  // no device: empty labels
       if (k.ifindex) dev = devs.labels.at({k.netns, k.ifindex});
-      bpf::Accumulate(series[Join(dev, k)], v);
+      ebpf::Accumulate(series[Of(dev, k)], v);
     }
-    for (const auto& [labels, r] : retired_) bpf::Accumulate(series[labels], r.value);
-    std::erase_if(series, [&](const auto& s) { return !devices_.Selected(s.first[0]); });
+    for (const auto& [s, r] : retired_) ebpf::Accumulate(series[s], r.value);
+    std::erase_if(series, [&](const auto& s) { return !devices_.Selected(s.first.device.device); });
     return series;
   }
 
   // A device of the exporter's own namespace was deleted, or announced under `name`: what it
-  // counted is set aside at once, before its ifindex can name another device.
-  void OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
+  // counted in `table` is set aside at once, before its ifindex can name another device.
+  void OnLink(Table& table, uint32_t ifindex, const std::string& name, bool deleted) {
     net::DeviceId id{tracker_.OwnNetns(), ifindex};
     auto known = tracker_.Known(id);
     if (!deleted && (!known || known->device == name)) return;  // not a rename of a device we count
     tracker_.Forget(id);
-    Retire(table_->Read(), id, known ? *known : net::DeviceLabels{name, ""}, Clock::now());
+    Retire(table, table.Read(), id, known ? *known : net::DeviceLabels{name, ""}, Clock::now());
   }
 
   uint64_t entries() const { return entries_; }
-  uint32_t capacity() const { return table_->Capacity(); }
 
  private:
   struct Retired {
@@ -110,37 +111,31 @@ class DeviceTable {
     uint32_t netns = 0;
   };
 
-  Labels Join(const net::DeviceLabels& dev, const Key& k) const {
-    Labels l{dev.device, dev.netns};
-    for (auto& own : labels_(k)) l.push_back(std::move(own));
-    return l;
+  static Series Of(const net::DeviceLabels& dev, Key k) {
+    k.netns = 0;
+    k.ifindex = 0;
+    return {dev, k};
   }
 
   // Moves what the map counted for `id` into retired_ under `dev` and clears it in the map.
-  void Retire(const std::vector<std::pair<Key, Value>>& entries, net::DeviceId id, const net::DeviceLabels& dev,
-              Clock::time_point now) {
+  void Retire(Table& table, const std::vector<std::pair<Key, Value>>& entries, net::DeviceId id,
+              const net::DeviceLabels& dev, Clock::time_point now) {
     std::vector<Key> erase;
     for (const auto& [k, v] : entries) {
-      if (k.netns == id.netns && k.ifindex == id.ifindex) erase.push_back(k);
-    }
-    prepare_(erase);
-    for (const auto& [k, v] : entries) {
       if (k.netns != id.netns || k.ifindex != id.ifindex) continue;
-      Retired& r = retired_[Join(dev, k)];
-      bpf::Accumulate(r.value, v);
+      erase.push_back(k);
+      Retired& r = retired_[Of(dev, k)];
+      ebpf::Accumulate(r.value, v);
       r.until = now + tracker_.grace();
       r.netns = id.netns;
     }
-    table_->Erase(erase);
+    table.Erase(erase);
   }
 
-  std::unique_ptr<Table> table_;
   net::LinkSource& links_;
   net::DeviceTracker tracker_;
   config::Devices devices_;
-  LabelFn labels_;
-  PrepareFn prepare_;
-  std::map<Labels, Retired> retired_;
+  std::map<Series, Retired> retired_;
   uint64_t entries_ = 0;
 };
 

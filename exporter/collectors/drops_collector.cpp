@@ -1,7 +1,7 @@
 #include "collectors/drops_collector.h"
 
 
-#include "bpf/loader.h"
+#include "ebpf/loader.h"
 #include "metrics/family.h"
 
 extern "C" {
@@ -30,75 +30,73 @@ const char* ProtoName(uint32_t p) {
   return "other";
 }
 
-struct Probe {
-  bpf::Loaded<drops_bpf> loaded;
-};
-
 }  // namespace
 
-DropsCollector::DropsCollector(Sources sources, std::unique_ptr<bpf::DropReasons> reasons,
-                               std::unique_ptr<bpf::Kallsyms> syms, net::LinkSource& links, const config::Config& cfg)
-    : sources_(std::move(sources)), reasons_(std::move(reasons)), syms_(std::move(syms)) {
-  if (!sources_.table) return;
-  table_ = std::make_unique<DeviceTable<drop_key, drop_value>>(
-      std::move(sources_.table), links, cfg.devices,
-      [this](const drop_key& k) {
-        return DeviceTable<drop_key, drop_value>::Labels{reasons_->Name(k.reason), syms_->Name(k.location),
-                                                         ProtoName(k.protocol)};
-      },
-      [this](const std::vector<drop_key>& keys) {
-        std::vector<uint64_t> addrs;
-        for (const auto& k : keys) addrs.push_back(k.location);
-        syms_->Resolve(addrs);
-      });
-}
+DropsCollector::DropsCollector(std::unique_ptr<Probe> probe, std::string error,
+                               std::unique_ptr<kernel::DropReasons> reasons, std::unique_ptr<kernel::Kallsyms> syms,
+                               net::LinkSource& links, const config::Config& cfg)
+    : probe_(std::move(probe)),
+      error_(std::move(error)),
+      reasons_(std::move(reasons)),
+      syms_(std::move(syms)),
+      table_(links, cfg.devices) {}
 
 std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg, net::LinkSource& links) {
-  Sources src;
-  std::unique_ptr<bpf::DropReasons> reasons;
+  std::unique_ptr<kernel::DropReasons> reasons;
   try {
-    reasons = std::make_unique<bpf::DropReasons>(cfg.btf_path.empty() ? "/sys/kernel/btf/vmlinux" : cfg.btf_path,
-                                                 "/sys/kernel/btf");
+    reasons = std::make_unique<kernel::DropReasons>(cfg.btf_path.empty() ? "/sys/kernel/btf/vmlinux" : cfg.btf_path,
+                                                    "/sys/kernel/btf");
   } catch (const std::exception& e) {
-    src.probes.push_back({kProbe, "", false, std::string(e.what()) + " (set bpf.btf_path)"});
-    return std::make_unique<DropsCollector>(std::move(src), nullptr, nullptr, links, cfg);
+    return std::make_unique<DropsCollector>(nullptr, std::string(e.what()) + " (set bpf.btf_path)", nullptr, nullptr,
+                                            links, cfg);
   }
   const bool has_reason = reasons->tracepoint_has_reason();
 
-  auto probe = std::make_shared<Probe>();
-  probe->loaded = bpf::LoadFirst<drops_bpf>(
+  std::string error;
+  auto loaded = ebpf::LoadFirst<drops_bpf>(
       {drops_bpf__open_opts, drops_bpf__load, drops_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
       {{"tp_btf", [](drops_bpf* s) { return std::vector{s->progs.kfree_skb_btf}; }},
        {"raw_tp", [](drops_bpf* s) { return std::vector{s->progs.kfree_skb_raw}; }}},
       [&](drops_bpf* s) {
         s->rodata->has_reason = has_reason;
         bpf_map__set_max_entries(s->maps.drops, cfg.drops.max_entries);
-      });
-
-  const auto& l = probe->loaded;
-  src.probes.push_back({kProbe, l.attach_type, l.skel != nullptr, l.error});
-  if (l.skel) {
-    drops_bpf* s = l.skel.get();
-    src.table = std::make_unique<bpf::HashTable<drop_key, drop_value>>(s->maps.drops);
-    src.map_full = [s] { return bpf::ReadPerCpuCounter(s->maps.drop_stats, DROP_STAT_MAP_FULL); };
-    for (auto* p : l.programs) src.programs.push_back({bpf_program__name(p), bpf_program__fd(p)});
+      },
+      error);
+  std::unique_ptr<Probe> probe;
+  if (loaded) {
+    try {
+      drops_bpf* s = loaded->skel();
+      Tables tables{std::make_unique<ebpf::HashTable<drop_key, drop_value>>(s->maps.drops),
+                [s] { return ebpf::ReadPerCpuCounter(s->maps.drop_stats, DROP_STAT_MAP_FULL); }};
+      probe = ebpf::MakeProbe(std::move(loaded), std::move(tables));
+    } catch (const std::exception& e) {  // a map of an unexpected size
+      error = e.what();
+    }
   }
-  src.owner = probe;
-  return std::make_unique<DropsCollector>(std::move(src), std::move(reasons), std::make_unique<bpf::Kallsyms>(),
-                                          links, cfg);
+  return std::make_unique<DropsCollector>(std::move(probe), error, std::move(reasons),
+                                          std::make_unique<kernel::Kallsyms>(), links, cfg);
 }
 
 const std::string& DropsCollector::Name() const { return kName; }
 
+std::vector<ProbeStatus> DropsCollector::Probes() const {
+  if (probe_) return {{kProbe, probe_->attach_type, true, ""}};
+  return {{kProbe, "", false, error_}};
+}
+
+std::vector<ebpf::Program> DropsCollector::Programs() const {
+  return probe_ ? probe_->programs : std::vector<ebpf::Program>{};
+}
+
 std::vector<MapStatus> DropsCollector::Maps() const {
-  if (!table_) return {};
+  if (!probe_) return {};
   std::lock_guard lock(mu_);
-  return {{"drops", table_->entries(), table_->capacity(), sources_.map_full()}};
+  return {{"drops", table_.entries(), probe_->tables.drops->Capacity(), probe_->tables.map_full()}};
 }
 
 void DropsCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
   std::lock_guard lock(mu_);
-  if (table_) table_->OnLink(ifindex, name, deleted);
+  if (probe_) table_.OnLink(*probe_->tables.drops, ifindex, name, deleted);
 }
 
 std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
@@ -106,10 +104,23 @@ std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
                                  prometheus::MetricType::Counter);
   auto bytes = metrics::Family("vnet_dropped_bytes_total", "Bytes of the packets counted in vnet_drops_total.",
                                prometheus::MetricType::Counter);
+  if (!probe_) return {packets, bytes};
   std::lock_guard lock(mu_);
-  if (!table_) return {packets, bytes};
-  for (const auto& [l, v] : table_->Read(DeviceTable<drop_key, drop_value>::Clock::now())) {
-    metrics::Labels labels{{"device", l[0]}, {"netns", l[1]}, {"reason", l[2]}, {"location", l[3]}, {"protocol", l[4]}};
+  auto series = table_.Read(*probe_->tables.drops, decltype(table_)::Clock::now());
+  std::vector<uint64_t> locations;
+  for (const auto& [s, v] : series) locations.push_back(s.key.location);
+  syms_->Resolve(locations);  // one pass over kallsyms for all of them
+  // Addresses inside one function are one series.
+  std::map<metrics::Labels, drop_value> by_labels;
+  for (const auto& [s, v] : series) {
+    ebpf::Accumulate(by_labels[{{"device", s.device.device},
+                                {"netns", s.device.netns},
+                                {"reason", reasons_->Name(s.key.reason)},
+                                {"location", syms_->Name(s.key.location)},
+                                {"protocol", ProtoName(s.key.protocol)}}],
+                     v);
+  }
+  for (const auto& [labels, v] : by_labels) {
     metrics::AddCounter(packets, labels, static_cast<double>(v.packets));
     metrics::AddCounter(bytes, labels, static_cast<double>(v.bytes));
   }

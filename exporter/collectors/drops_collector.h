@@ -5,9 +5,10 @@
 #include <memory>
 #include <mutex>
 
-#include "bpf/drop_reasons.h"
-#include "bpf/kallsyms.h"
-#include "bpf/table.h"
+#include "kernel/drop_reasons.h"
+#include "kernel/kallsyms.h"
+#include "ebpf/probe.h"
+#include "ebpf/table.h"
 #include "collectors/collector.h"
 #include "collectors/device_table.h"
 #include "config/config.h"
@@ -23,38 +24,36 @@ namespace vnet::collectors {
 
 class DropsCollector : public Collector {
  public:
-  using Table = bpf::CounterTable<drop_key, drop_value>;
-
-  // What the collector reads; from the loaded probe (Attach) or fixed contents in tests.
-  struct Sources {
-    std::unique_ptr<Table> table;          // empty when the probe is not attached
-    std::function<uint64_t()> map_full;    // DROP_STAT_MAP_FULL
-    std::vector<ProbeStatus> probes;
-    std::vector<ProgramRef> programs;
-    std::shared_ptr<void> owner;           // keeps the BPF objects alive
+  // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
+  struct Tables {
+    std::unique_ptr<ebpf::CounterTable<drop_key, drop_value>> drops;
+    std::function<uint64_t()> map_full;  // DROP_STAT_MAP_FULL
   };
+  using Probe = ebpf::Probe<Tables>;
 
-  DropsCollector(Sources sources, std::unique_ptr<bpf::DropReasons> reasons, std::unique_ptr<bpf::Kallsyms> syms,
-                 net::LinkSource& links, const config::Config& cfg);
+  // `probe` is null when the program did not attach, for the reason `error`.
+  DropsCollector(std::unique_ptr<Probe> probe, std::string error, std::unique_ptr<kernel::DropReasons> reasons,
+                 std::unique_ptr<kernel::Kallsyms> syms, net::LinkSource& links, const config::Config& cfg);
 
   // Loads and attaches the probe: tp_btf, else raw_tp. When neither attaches (or there is no
   // kernel BTF) the collector still exists and reports the probe as not attached.
   static std::unique_ptr<DropsCollector> Attach(const config::Config& cfg, net::LinkSource& links);
 
   const std::string& Name() const override;
-  std::vector<ProbeStatus> Probes() const override { return sources_.probes; }
+  std::vector<ProbeStatus> Probes() const override;
   std::vector<MapStatus> Maps() const override;
-  std::vector<ProgramRef> Programs() const override { return sources_.programs; }
+  std::vector<ebpf::Program> Programs() const override;
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
 
  private:
-  Sources sources_;
-  std::unique_ptr<bpf::DropReasons> reasons_;
-  std::unique_ptr<bpf::Kallsyms> syms_;
+  const std::unique_ptr<Probe> probe_;
+  const std::string error_;
+  std::unique_ptr<kernel::DropReasons> reasons_;
+  std::unique_ptr<kernel::Kallsyms> syms_;
   mutable std::mutex mu_;
-  mutable std::unique_ptr<DeviceTable<drop_key, drop_value>> table_;  // null when not attached
+  mutable DeviceTable<drop_key, drop_value> table_;
 };
 
 }  // namespace vnet::collectors

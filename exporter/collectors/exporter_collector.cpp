@@ -6,7 +6,7 @@
 #include <chrono>
 #include <fstream>
 
-#include "app/log.h"
+#include "log/log.h"
 #include "metrics/family.h"
 #include "version.h"
 
@@ -31,12 +31,12 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
     try {
       auto families = c->Collect();
       out.insert(out.end(), std::make_move_iterator(families.begin()), std::make_move_iterator(families.end()));
-      if (errors_.erase(c->Name())) app::Log(app::Level::kInfo, "collector " + c->Name() + ": recovered");
+      if (errors_.erase(c->Name())) log::Log(log::Level::kInfo, "collector " + c->Name() + ": recovered");
     } catch (const std::exception& e) {
       ok = false;
       // Once per distinct error, not at every scrape of a daemon that stays away.
       auto& last = errors_[c->Name()];
-      if (last != e.what()) app::Log(app::Level::kError, "collector " + c->Name() + ": " + e.what());
+      if (last != e.what()) log::Log(log::Level::kError, "collector " + c->Name() + ": " + e.what());
       last = e.what();
     }
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
@@ -99,7 +99,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
         struct bpf_prog_info info = {};
         uint32_t len = sizeof(info);
         if (bpf_obj_get_info_by_fd(p.fd, &info, &len) != 0) continue;
-        metrics::Labels l{{"collector", c->Name()}, {"program", p.program}};
+        metrics::Labels l{{"collector", c->Name()}, {"program", p.name}};
         metrics::AddCounter(runs, l, static_cast<double>(info.run_cnt));
         metrics::AddCounter(time, l, static_cast<double>(info.run_time_ns) / 1e9);
       }

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/log.h"
+#include "log/log.h"
 #include "metrics/family.h"
 #include "net/jsonrpc.h"
 
@@ -72,7 +72,7 @@ std::vector<prometheus::MetricFamily> InterfaceCollector::Collect() const {
     ovsdb_error_.reset();
   } catch (const net::JsonRpcError& e) {
     ovsdb_up = false;
-    if (ovsdb_error_ != e.what()) app::Log(app::Level::kInfo, std::string("interface: no OVSDB identity: ") + e.what());
+    if (ovsdb_error_ != e.what()) log::Log(log::Level::kInfo, std::string("interface: no OVSDB identity: ") + e.what());
     ovsdb_error_ = e.what();
   }
   metrics::AddGauge(up, {{"source", "libvirt"}}, libvirt_up ? 1 : 0);

@@ -1,10 +1,8 @@
 #include "collectors/tap_collector.h"
 
-#include <time.h>
-
 #include <cmath>
 
-#include "bpf/loader.h"
+#include "ebpf/loader.h"
 #include "metrics/histogram.h"
 
 extern "C" {
@@ -19,18 +17,11 @@ static_assert(sizeof(hist) == (HIST_SLOTS + 1) * 8, "hist layout is shared with 
 static_assert(sizeof(tap_inflight) == 24, "tap_inflight layout is shared with bpf/tap.h");
 
 const std::string kName = "tap";
-using Table = DeviceTable<tap_hist_key, hist>;
 
 // The tracepoints, in the order of the programs of an alternative.
 const std::vector<std::string> kProbes = {"net:netif_rx",           "net:netif_receive_skb",
                                           "net:net_dev_start_xmit", "skb:skb_copy_datagram_iovec",
                                           "skb:consume_skb",        "skb:kfree_skb"};
-
-uint64_t MonotonicNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // Index of the slot whose bound 2^i us is the first at or above `d`.
 int SlotAtOrAbove(std::chrono::nanoseconds d) {
@@ -40,20 +31,17 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
 
 }  // namespace
 
-TapCollector::TapCollector(Sources sources, net::LinkSource& links, const config::Config& cfg)
-    : sources_(std::move(sources)), cfg_(cfg.tap) {
-  if (!sources_.hists) return;
-  table_ = std::make_unique<Table>(std::move(sources_.hists), links, cfg.devices, [](const tap_hist_key& k) {
-    return Table::Labels{std::to_string(k.queue), std::to_string(k.dir)};
-  });
-}
+TapCollector::TapCollector(std::unique_ptr<Probe> probe, std::string error, net::LinkSource& links,
+                           const config::Config& cfg)
+    : probe_(std::move(probe)),
+      error_(std::move(error)),
+      cfg_(cfg.tap),
+      table_(links, cfg.devices),
+      inflight_(cfg.tap.inflight_timeout) {}
 
 std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, net::LinkSource& links) {
-  struct Probe {
-    bpf::Loaded<tap_bpf> loaded;
-  };
-  auto probe = std::make_shared<Probe>();
-  probe->loaded = bpf::LoadFirst<tap_bpf>(
+  std::string error;
+  auto loaded = ebpf::LoadFirst<tap_bpf>(
       {tap_bpf__open_opts, tap_bpf__load, tap_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
       {{"tp_btf",
         [](tap_bpf* s) {
@@ -63,49 +51,49 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, ne
       [&](tap_bpf* s) {
         bpf_map__set_max_entries(s->maps.tap_inflight, cfg.tap.max_inflight);
         bpf_map__set_max_entries(s->maps.tap_hists, cfg.tap.max_series);
-      });
-
-  Sources src;
-  const auto& l = probe->loaded;
-  for (const auto& p : kProbes) src.probes.push_back({p, l.attach_type, l.skel != nullptr, l.error});
-  if (l.skel) {
-    tap_bpf* s = l.skel.get();
-    src.hists = std::make_unique<bpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists);
-    src.inflight = std::make_unique<bpf::HashTable<uint64_t, tap_inflight>>(s->maps.tap_inflight);
-    src.stat = [s](uint32_t i) { return bpf::ReadPerCpuCounter(s->maps.tap_stats, i); };
-    src.now_ns = MonotonicNs;
-    for (auto* p : l.programs) src.programs.push_back({bpf_program__name(p), bpf_program__fd(p)});
+      },
+      error);
+  std::unique_ptr<Probe> probe;
+  if (loaded) {
+    try {
+      tap_bpf* s = loaded->skel();
+      Tables tables{std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists),
+                std::make_unique<ebpf::HashTable<uint64_t, tap_inflight>>(s->maps.tap_inflight),
+                [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); }, ebpf::MonotonicNs};
+      probe = ebpf::MakeProbe(std::move(loaded), std::move(tables));
+    } catch (const std::exception& e) {  // a map of an unexpected size
+      error = e.what();
+    }
   }
-  src.owner = probe;
-  return std::make_unique<TapCollector>(std::move(src), links, cfg);
+  return std::make_unique<TapCollector>(std::move(probe), error, links, cfg);
 }
 
 const std::string& TapCollector::Name() const { return kName; }
 
+std::vector<ProbeStatus> TapCollector::Probes() const {
+  std::vector<ProbeStatus> out;
+  for (const auto& p : kProbes) {
+    out.push_back(probe_ ? ProbeStatus{p, probe_->attach_type, true, ""} : ProbeStatus{p, "", false, error_});
+  }
+  return out;
+}
+
+std::vector<ebpf::Program> TapCollector::Programs() const {
+  return probe_ ? probe_->programs : std::vector<ebpf::Program>{};
+}
+
 std::vector<MapStatus> TapCollector::Maps() const {
-  if (!table_) return {};
+  if (!probe_) return {};
   std::lock_guard lock(mu_);
-  return {{"tap_inflight", inflight_entries_, sources_.inflight->Capacity(), sources_.stat(TAP_STAT_INFLIGHT_FULL),
-           expired_ + sources_.stat(TAP_STAT_STALE)},
-          {"tap_hists", table_->entries(), table_->capacity(), sources_.stat(TAP_STAT_HIST_FULL), 0}};
+  const auto& m = probe_->tables;
+  return {{"tap_inflight", inflight_.entries(), m.inflight->Capacity(), m.stat(TAP_STAT_INFLIGHT_FULL),
+           inflight_.expired() + m.stat(TAP_STAT_STALE)},
+          {"tap_hists", table_.entries(), m.hists->Capacity(), m.stat(TAP_STAT_HIST_FULL), 0}};
 }
 
 void TapCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
   std::lock_guard lock(mu_);
-  if (table_) table_->OnLink(ifindex, name, deleted);
-}
-
-void TapCollector::ExpireInflight() const {
-  auto entries = sources_.inflight->Read();
-  const uint64_t now = sources_.now_ns();
-  const uint64_t timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.inflight_timeout).count();
-  std::vector<uint64_t> old;
-  for (const auto& [skb, f] : entries) {
-    if (now > f.ts && now - f.ts > timeout) old.push_back(skb);
-  }
-  sources_.inflight->Erase(old);
-  expired_ += old.size();
-  inflight_entries_ = entries.size() - old.size();
+  if (probe_) table_.OnLink(*probe_->tables.hists, ifindex, name, deleted);
 }
 
 std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
@@ -122,16 +110,18 @@ std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
                       MetricType::Histogram),
   };
   static_assert(TAP_RX_BACKLOG == 0 && TAP_TX_TRANSIT == 1 && TAP_RX_TRANSIT == 2, "families are indexed by dir");
+  if (!probe_) return families;
   std::lock_guard lock(mu_);
-  if (!table_) return families;
-  ExpireInflight();
+  auto& m = probe_->tables;
+  inflight_.Expire(*m.inflight, m.now_ns());
 
   const int first = SlotAtOrAbove(cfg_.bucket_min);
   const int last = std::min(SlotAtOrAbove(cfg_.bucket_max), HIST_SLOTS - 2);
-  for (const auto& [l, h] : table_->Read(Table::Clock::now())) {
-    const uint32_t dir = std::stoul(l[3]);
-    if (dir >= TAP_DIR__MAX) continue;
-    metrics::AddHistogram(families[dir], {{"device", l[0]}, {"netns", l[1]}, {"queue", l[2]}}, h, first, last);
+  for (const auto& [s, h] : table_.Read(*m.hists, decltype(table_)::Clock::now())) {
+    if (s.key.dir >= TAP_DIR__MAX) continue;
+    metrics::AddHistogram(families[s.key.dir],
+                          {{"device", s.device.device}, {"netns", s.device.netns}, {"queue", std::to_string(s.key.queue)}},
+                          h, first, last);
   }
   return families;
 }

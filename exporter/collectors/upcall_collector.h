@@ -1,7 +1,8 @@
 // vnet_ovs_upcalls_total, vnet_ovs_upcall_failures_total, vnet_ovs_upcall_latency_seconds and
 // vnet_ovs_upcalls_unanswered_total from bpf/upcall.bpf.c: the Open vSwitch kernel datapath's
-// upcalls. openvswitch is a module that may come after the exporter: the programs are loaded
-// when it is there, and again when it appears.
+// upcalls. openvswitch is a module that may come after the exporter, go (an OVS upgrade reloads
+// it) and come back: the probes are loaded for each instance of the module (its types may have
+// changed) and unloaded while it is gone, so its counters restart as the datapath's own do.
 #pragma once
 
 #include <functional>
@@ -9,10 +10,12 @@
 #include <memory>
 #include <mutex>
 
-#include "bpf/table.h"
 #include "collectors/collector.h"
 #include "collectors/device_table.h"
 #include "config/config.h"
+#include "ebpf/inflight.h"
+#include "ebpf/probe.h"
+#include "ebpf/table.h"
 #include "net/devices.h"
 
 extern "C" {
@@ -25,53 +28,50 @@ namespace vnet::collectors {
 
 class UpcallCollector : public Collector {
  public:
-  using Counts = bpf::CounterTable<upcall_key, upcall_count>;
-  using Hists = bpf::CounterTable<upcall_hist_key, hist>;
-  using Inflight = bpf::CounterTable<upcall_packet, upcall_inflight>;
-
-  // What the collector reads once loaded; from the kernel (Attach) or fixed contents in tests.
-  struct Sources {
-    std::unique_ptr<Counts> counts;  // empty when the probes are not attached
-    std::unique_ptr<Hists> hists;
-    std::unique_ptr<Inflight> inflight;
+  // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
+  struct Tables {
+    std::unique_ptr<ebpf::CounterTable<upcall_key, upcall_count>> counts;
+    std::unique_ptr<ebpf::CounterTable<upcall_hist_key, hist>> hists;
+    std::unique_ptr<ebpf::CounterTable<upcall_packet, upcall_inflight>> inflight;
     std::function<uint64_t(uint32_t)> stat;  // enum upcall_stat
     std::function<uint64_t()> now_ns;        // the clock of bpf_ktime_get_ns()
-    std::vector<ProbeStatus> probes;
-    std::vector<ProgramRef> programs;
-    std::shared_ptr<void> owner;  // keeps the BPF objects alive
   };
-  using Loader = std::function<Sources()>;
+  using Probe = ebpf::Probe<Tables>;
+  // Loads and attaches the probe set: null, with the reason in `error`, when it did not attach.
+  using Loader = std::function<std::unique_ptr<Probe>(std::string& error)>;
+  // Which instance of the openvswitch module is loaded: 0 when none, another value each time
+  // it is loaded again.
+  using ModuleInstance = std::function<uint64_t()>;
 
-  // `load` is called now, and again whenever `module_loaded` turns true after being false while
-  // the probes are not attached.
-  UpcallCollector(Loader load, std::function<bool()> module_loaded, net::LinkSource& links, const config::Config& cfg);
+  UpcallCollector(Loader load, ModuleInstance module, net::LinkSource& links, const config::Config& cfg);
 
-  // The real loader (see bpf/upcall.bpf.c for the alternatives) and /sys/module/openvswitch.
+  // The real loader (bpf/upcall.bpf.c) and /sys/module/openvswitch.
   static std::unique_ptr<UpcallCollector> Attach(const config::Config& cfg, net::LinkSource& links);
 
   const std::string& Name() const override;
   std::vector<ProbeStatus> Probes() const override;
   std::vector<MapStatus> Maps() const override;
-  std::vector<ProgramRef> Programs() const override;
+  std::vector<ebpf::Program> Programs() const override;
   std::vector<prometheus::MetricFamily> Collect() const override;
   // The datapath's device (ovs-system) appearing is the moment the module is surely there.
   void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
 
  private:
-  void LoadIfNeeded(bool log = true) const;  // mu_ held; at start-up the exporter logs the probes itself
-  void ExpireInflight() const;
+  // Follows the module: loads the probes for a new instance, drops them when it is gone. mu_
+  // held; at start-up the exporter logs the probes itself.
+  void FollowModule(bool log = true) const;
 
   Loader load_;
-  std::function<bool()> module_loaded_;
-  net::LinkSource& links_;
+  ModuleInstance module_;
   config::Config cfg_;
   mutable std::mutex mu_;
-  mutable Sources sources_;
-  mutable bool tried_while_loaded_ = false;  // a failed load is retried only after the module comes back
-  mutable std::unique_ptr<DeviceTable<upcall_key, upcall_count>> table_;  // null until attached
-  mutable std::map<std::string, uint64_t> unanswered_;                    // by datapath
-  mutable uint64_t inflight_entries_ = 0;
-  mutable uint64_t expired_ = 0;
+  mutable std::unique_ptr<Probe> probe_;  // null: not loaded
+  mutable uint64_t instance_ = 0;         // the module instance the probes were loaded for
+  mutable std::string error_;             // why probe_ is null
+  mutable DeviceTable<upcall_key, upcall_count> table_;
+  mutable ebpf::Inflight<upcall_packet, upcall_inflight> inflight_;
+  mutable std::map<std::string, uint64_t> unanswered_;  // by datapath
+  mutable uint64_t hists_entries_ = 0;
 };
 
 }  // namespace vnet::collectors

@@ -21,7 +21,7 @@ class DropsTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (!IsRoot()) GTEST_SKIP() << "needs root: creates network namespaces and loads BPF programs";
     p_ = Prefix();
-    has_reason_ = bpf::DropReasons("/sys/kernel/btf/vmlinux", "/sys/kernel/btf").tracepoint_has_reason();
+    has_reason_ = kernel::DropReasons("/sys/kernel/btf/vmlinux", "/sys/kernel/btf").tracepoint_has_reason();
 
     // h1 (remote host) -- bridge in sw -- h2 (hypervisor side). h2's interface takes the
     // ifindex of a device of the host namespace, so a wrong namespace lookup would show.

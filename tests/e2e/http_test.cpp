@@ -8,7 +8,7 @@
 #include "../support/http.h"
 #include "../support/netns.h"
 #include "app/app.h"
-#include "bpf/drop_reasons.h"
+#include "kernel/drop_reasons.h"
 #include "http/server.h"
 
 namespace vnet::testing {
@@ -27,7 +27,7 @@ TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
   SendUdp(ns, "127.0.0.1", 9, 3);
 
   // Kernels before 5.17 give no reason.
-  bool has_reason = bpf::DropReasons("/sys/kernel/btf/vmlinux", "/sys/kernel/btf").tracepoint_has_reason();
+  bool has_reason = kernel::DropReasons("/sys/kernel/btf/vmlinux", "/sys/kernel/btf").tracepoint_has_reason();
   std::string drops = "vnet_drops_total{device=\"lo\",netns=\"" + ns.name() + "\",reason=\"" +
                       (has_reason ? "NO_SOCKET" : "NOT_SPECIFIED") +
                       "\",location=\"__udp4_lib_rcv\",protocol=\"udp\"} 3\n";

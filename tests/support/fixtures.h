@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "bpf/table.h"
+#include "ebpf/table.h"
 #include "net/devices.h"
 
 namespace vnet::testing {
@@ -98,7 +98,7 @@ class FakeLinks : public net::LinkSource {
 
 // Fixed map contents in place of a BPF map.
 template <class Key, class Value>
-class FakeTable : public bpf::CounterTable<Key, Value> {
+class FakeTable : public ebpf::CounterTable<Key, Value> {
  public:
   std::vector<std::pair<Key, Value>> rows;
   uint32_t capacity = 1024;

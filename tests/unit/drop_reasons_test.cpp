@@ -1,10 +1,10 @@
-#include "bpf/drop_reasons.h"
+#include "kernel/drop_reasons.h"
 
 #include <gtest/gtest.h>
 
 #include "../support/fixtures.h"
 
-namespace vnet::bpf {
+namespace vnet::kernel {
 namespace {
 
 using vnet::testing::TempDir;
@@ -84,4 +84,4 @@ TEST(DropReasons, UnreadableKernelBtfThrows) {
 }
 
 }  // namespace
-}  // namespace vnet::bpf
+}  // namespace vnet::kernel

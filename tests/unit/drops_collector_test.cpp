@@ -41,13 +41,12 @@ class DropsCollectorTest : public ::testing::Test {
     links.names[kOther] = "remote";
     auto t = std::make_unique<FakeTable>();
     table = t.get();
-    DropsCollector::Sources src;
-    src.table = std::move(t);
-    src.map_full = [this] { return map_full; };
-    src.probes = {{"skb:kfree_skb", "tp_btf", true, ""}};
+    auto probe = std::make_unique<DropsCollector::Probe>();
+    probe->tables = {std::move(t), [this] { return map_full; }};
+    probe->attach_type = "tp_btf";
     collector = std::make_unique<DropsCollector>(
-        std::move(src), std::make_unique<bpf::DropReasons>(kernel, (dir.path() / "btf").string()),
-        std::make_unique<bpf::Kallsyms>(syms, (dir.path() / "modules").string()), links, cfg);
+        std::move(probe), "", std::make_unique<kernel::DropReasons>(kernel, (dir.path() / "btf").string()),
+        std::make_unique<kernel::Kallsyms>(syms, (dir.path() / "modules").string()), links, cfg);
   }
 
   std::string Text() {

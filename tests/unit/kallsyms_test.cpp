@@ -1,10 +1,10 @@
-#include "bpf/kallsyms.h"
+#include "kernel/kallsyms.h"
 
 #include <gtest/gtest.h>
 
 #include "../support/fixtures.h"
 
-namespace vnet::bpf {
+namespace vnet::kernel {
 namespace {
 
 using vnet::testing::TempDir;
@@ -61,4 +61,4 @@ TEST(Kallsyms, ModuleLoadedLaterIsResolvedAgain) {
 }
 
 }  // namespace
-}  // namespace vnet::bpf
+}  // namespace vnet::kernel

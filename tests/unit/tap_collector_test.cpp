@@ -51,12 +51,9 @@ class TapCollectorTest : public ::testing::Test {
     auto f = std::make_unique<FakeTable<uint64_t, tap_inflight>>();
     hists = h.get();
     inflight = f.get();
-    TapCollector::Sources src;
-    src.hists = std::move(h);
-    src.inflight = std::move(f);
-    src.stat = [](uint32_t i) { return uint64_t{i + 1}; };
-    src.now_ns = [this] { return now_ns; };
-    collector = std::make_unique<TapCollector>(std::move(src), links, cfg);
+    auto probe = std::make_unique<TapCollector::Probe>();
+    probe->tables = {std::move(h), std::move(f), [](uint32_t i) { return uint64_t{i + 1}; }, [this] { return now_ns; }};
+    collector = std::make_unique<TapCollector>(std::move(probe), "", links, cfg);
   }
 
   std::string Text() {

@@ -46,12 +46,11 @@ class UpcallCollectorTest : public ::testing::Test {
 
   // A loader handing out fixed tables, counting its calls.
   UpcallCollector::Loader Loader() {
-    return [this] {
+    return [this](std::string& error) -> std::unique_ptr<UpcallCollector::Probe> {
       loads++;
-      UpcallCollector::Sources src;
       if (!loadable) {
-        src.probes = {{"openvswitch:ovs_dp_upcall", "", false, "refused"}, {"ovs_packet_cmd_execute", "", false, "refused"}};
-        return src;
+        error = "refused";
+        return nullptr;
       }
       auto c = std::make_unique<FakeTable<upcall_key, upcall_count>>();
       auto h = std::make_unique<FakeTable<upcall_hist_key, hist>>();
@@ -59,14 +58,17 @@ class UpcallCollectorTest : public ::testing::Test {
       counts = c.get();
       hists = h.get();
       inflight = f.get();
-      src.counts = std::move(c);
-      src.hists = std::move(h);
-      src.inflight = std::move(f);
-      src.stat = [](uint32_t) { return uint64_t{0}; };
-      src.now_ns = [this] { return now_ns; };
-      src.probes = {{"openvswitch:ovs_dp_upcall", "fentry", true, ""}, {"ovs_packet_cmd_execute", "fentry", true, ""}};
-      return src;
+      auto probe = std::make_unique<UpcallCollector::Probe>();
+      probe->tables = {std::move(c), std::move(h), std::move(f), [](uint32_t) { return uint64_t{0}; },
+                       [this] { return now_ns; }};
+      probe->attach_type = "kprobe";
+      return probe;
     };
+  }
+
+  // The module instance: 0 when not loaded.
+  UpcallCollector::ModuleInstance Module() {
+    return [this] { return module; };
   }
 
   std::string Text(const UpcallCollector& c) {
@@ -82,7 +84,8 @@ class UpcallCollectorTest : public ::testing::Test {
 
   FakeLinks links;
   config::Config cfg;
-  bool module = false, loadable = true;
+  uint64_t module = 0;
+  bool loadable = true;
   int loads = 0;
   uint64_t now_ns = 100'000'000'000;
   FakeTable<upcall_key, upcall_count>* counts = nullptr;
@@ -91,14 +94,14 @@ class UpcallCollectorTest : public ::testing::Test {
 };
 
 TEST_F(UpcallCollectorTest, WaitsForTheModuleThenLoadsOnce) {
-  UpcallCollector c(Loader(), [this] { return module; }, links, cfg);
+  UpcallCollector c(Loader(), Module(), links, cfg);
   EXPECT_EQ(loads, 0);
   for (const auto& p : c.Probes()) {
     EXPECT_FALSE(p.attached);
     EXPECT_TRUE(p.waiting);
   }
   EXPECT_EQ(Text(c), "");
-  module = true;
+  module = 1;
   c.OnLink(9, "ovs-system", false);  // the datapath's device appears
   EXPECT_EQ(loads, 1);
   for (const auto& p : c.Probes()) EXPECT_TRUE(p.attached);
@@ -107,28 +110,55 @@ TEST_F(UpcallCollectorTest, WaitsForTheModuleThenLoadsOnce) {
 }
 
 TEST_F(UpcallCollectorTest, AFailedLoadIsRetriedOnlyWhenTheModuleComesBack) {
-  module = true;
+  module = 1;
   loadable = false;
-  UpcallCollector c(Loader(), [this] { return module; }, links, cfg);
+  UpcallCollector c(Loader(), Module(), links, cfg);
   EXPECT_EQ(loads, 1);
   EXPECT_FALSE(c.Probes()[0].waiting);
   EXPECT_EQ(c.Probes()[0].error, "refused");
   c.Collect();
   c.Collect();
   EXPECT_EQ(loads, 1);  // not at every scrape
-  module = false;
+  module = 0;
   c.Collect();
   EXPECT_TRUE(c.Probes()[0].waiting);
-  module = true;
+  module = 2;
   loadable = true;
   c.Collect();
   EXPECT_EQ(loads, 2);
   EXPECT_TRUE(c.Probes()[0].attached);
 }
 
+// Unloaded while the probes are attached (an OVS upgrade's force-reload-kmod), then loaded
+// again: the probes of the old instance are dropped, the new instance gets its own.
+TEST_F(UpcallCollectorTest, TheModuleGoesAndComesBack) {
+  module = 1;
+  UpcallCollector c(Loader(), Module(), links, cfg);
+  counts->rows = {{Key(7, 1, 0), {40}}};
+  inflight->rows = {{Packet(1), Inflight(now_ns)}};
+  EXPECT_NE(Text(c), "");
+  module = 0;
+  EXPECT_EQ(Text(c), "");
+  EXPECT_TRUE(c.Maps().empty());
+  for (const auto& p : c.Probes()) {
+    EXPECT_FALSE(p.attached);
+    EXPECT_TRUE(p.waiting);
+  }
+  module = 2;
+  EXPECT_EQ(Text(c), "");  // a new instance, new maps
+  EXPECT_EQ(loads, 2);
+  for (const auto& p : c.Probes()) EXPECT_TRUE(p.attached);
+  counts->rows = {{Key(7, 1, 0), {3}}};
+  EXPECT_EQ(Text(c), "vnet_ovs_upcalls_total{datapath=\"ovs-system\",device=\"vnet3\",netns=\"\",cmd=\"miss\"} 3\n");
+  // Unloaded and loaded again between two scrapes: a new instance all the same.
+  module = 3;
+  c.Collect();
+  EXPECT_EQ(loads, 3);
+}
+
 TEST_F(UpcallCollectorTest, Exposition) {
-  module = true;
-  UpcallCollector c(Loader(), [this] { return module; }, links, cfg);
+  module = 1;
+  UpcallCollector c(Loader(), Module(), links, cfg);
   counts->rows = {{Key(7, 1, 0), {40}}, {Key(7, 1, 11), {5}}, {Key(7, 2, 0), {2}}, {Key(8, 1, 107), {1}}};
   hist h{};
   h.slots[3] = 2;   // <= 8us

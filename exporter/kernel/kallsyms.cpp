@@ -1,10 +1,10 @@
-#include "bpf/kallsyms.h"
+#include "kernel/kallsyms.h"
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
-namespace vnet::bpf {
+namespace vnet::kernel {
 namespace {
 
 const std::string kUnknown = "unknown";
@@ -65,4 +65,4 @@ const std::string& Kallsyms::Name(uint64_t addr) const {
   return it == names_.end() ? kUnknown : it->second;
 }
 
-}  // namespace vnet::bpf
+}  // namespace vnet::kernel

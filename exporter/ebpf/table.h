@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace vnet::bpf {
+namespace vnet::ebpf {
 
 // A hash of counters: Value is a struct of __u64 fields (per-CPU maps: summed over CPUs on read).
 template <class Key, class Value>
@@ -23,6 +23,13 @@ class CounterTable {
   virtual void Erase(const std::vector<Key>& keys) = 0;
   virtual uint32_t Capacity() const = 0;
 };
+
+// The number of per-CPU copies of a per-CPU map's value.
+inline int PossibleCpus() {
+  int n = libbpf_num_possible_cpus();
+  if (n <= 0) throw std::runtime_error("cannot read the number of possible CPUs: " + std::string(strerror(-n)));
+  return n;
+}
 
 // Sums the u64 words of `ncpu` consecutive per-CPU copies (each padded to 8 bytes by the kernel).
 template <class Value>
@@ -52,10 +59,19 @@ void Accumulate(Value& into, const Value& v) {
 template <class Key, class Value>
 class HashTable : public CounterTable<Key, Value> {
  public:
+  // Throws when the map's key or value is not the size of Key and Value: the shared header
+  // and the loaded object disagree.
   explicit HashTable(const struct bpf_map* map)
       : fd_(bpf_map__fd(map)),
         capacity_(bpf_map__max_entries(map)),
-        ncpu_(bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH ? libbpf_num_possible_cpus() : 1) {}
+        ncpu_(bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH ? PossibleCpus() : 1) {
+    if (bpf_map__key_size(map) != sizeof(Key) || bpf_map__value_size(map) != sizeof(Value)) {
+      throw std::runtime_error(std::string("map ") + bpf_map__name(map) + ": key/value of " +
+                               std::to_string(bpf_map__key_size(map)) + "/" + std::to_string(bpf_map__value_size(map)) +
+                               " bytes, the exporter expects " + std::to_string(sizeof(Key)) + "/" +
+                               std::to_string(sizeof(Value)));
+    }
+  }
 
   std::vector<std::pair<Key, Value>> Read() const override {
     constexpr std::size_t words = sizeof(Value) / 8;
@@ -123,10 +139,10 @@ class HashTable : public CounterTable<Key, Value> {
 
 // Slot `idx` of a per-CPU array of u64, summed over CPUs.
 inline uint64_t ReadPerCpuCounter(const struct bpf_map* map, uint32_t idx) {
-  int ncpu = libbpf_num_possible_cpus();
+  int ncpu = PossibleCpus();
   std::vector<uint64_t> v(ncpu);
   if (bpf_map_lookup_elem(bpf_map__fd(map), &idx, v.data())) return 0;
   return SumPerCpu<uint64_t>(v.data(), ncpu);
 }
 
-}  // namespace vnet::bpf
+}  // namespace vnet::ebpf

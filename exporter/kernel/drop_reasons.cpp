@@ -1,4 +1,4 @@
-#include "bpf/drop_reasons.h"
+#include "kernel/drop_reasons.h"
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -7,7 +7,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace vnet::bpf {
+namespace vnet::kernel {
 namespace {
 
 using BtfPtr = std::unique_ptr<struct btf, decltype(&btf__free)>;
@@ -117,4 +117,4 @@ std::string DropReasons::Name(uint32_t value) {
   return "UNKNOWN_" + std::to_string(value);
 }
 
-}  // namespace vnet::bpf
+}  // namespace vnet::kernel

@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace vnet::bpf {
+namespace vnet::kernel {
 
 class Kallsyms {
  public:
@@ -29,4 +29,4 @@ class Kallsyms {
   std::unordered_map<uint64_t, std::string> names_;
 };
 
-}  // namespace vnet::bpf
+}  // namespace vnet::kernel

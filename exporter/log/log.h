@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace vnet::app {
+namespace vnet::log {
 
 enum class Level { kDebug, kInfo, kWarn, kError };
 
@@ -11,4 +11,4 @@ void SetLevel(Level l);
 Level GetLevel();
 void Log(Level l, const std::string& msg);
 
-}  // namespace vnet::app
+}  // namespace vnet::log

@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-namespace vnet::bpf {
+namespace vnet::kernel {
 
 class DropReasons {
  public:
@@ -34,4 +34,4 @@ class DropReasons {
   std::set<std::string> module_names_;
 };
 
-}  // namespace vnet::bpf
+}  // namespace vnet::kernel

@@ -1,10 +1,10 @@
-#include "app/log.h"
+#include "log/log.h"
 
 #include <atomic>
 #include <cstdio>
 #include <ctime>
 
-namespace vnet::app {
+namespace vnet::log {
 namespace {
 std::atomic<Level> g_level{Level::kInfo};
 }
@@ -17,8 +17,10 @@ void Log(Level l, const std::string& msg) {
   static const char* names[] = {"debug", "info", "warn", "error"};
   char ts[32];
   std::time_t now = std::time(nullptr);
-  std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  struct tm tm;  // gmtime_r: several threads log
+  gmtime_r(&now, &tm);
+  std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
   std::fprintf(stderr, "%s %s %s\n", ts, names[static_cast<int>(l)], msg.c_str());
 }
 
-}  // namespace vnet::app
+}  // namespace vnet::log
