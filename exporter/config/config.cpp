@@ -1,10 +1,13 @@
 #include "config/config.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <fstream>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -31,11 +34,13 @@ class Reader {
   void ExpectMap(const std::set<std::string>& allowed) const {
     if (node_.IsNull()) return;
     if (!node_.IsMap()) Fail("expected a mapping");
+    std::set<std::string> seen;
     for (const auto& kv : node_) {
-      std::string key = kv.first.as<std::string>();
-      if (!allowed.count(key)) {
-        Reader(file_, kv.first, Join(key)).Fail("unknown key");
-      }
+      if (!kv.first.IsScalar()) Reader(file_, kv.first, path_).Fail("a key must be a plain name");
+      const std::string& key = kv.first.Scalar();
+      if (!allowed.count(key)) Reader(file_, kv.first, Join(key)).Fail("unknown key");
+      // yaml-cpp keeps the first of two equal keys: the second would go unchecked and unused.
+      if (!seen.insert(key).second) Reader(file_, kv.first, Join(key)).Fail("duplicate key");
     }
   }
 
@@ -99,7 +104,10 @@ class Reader {
     }
     auto unit = units.find(s.substr(digits));
     if (unit == units.end()) Fail("unknown duration unit in \"" + s + "\" (use us, ms, s, m or h)");
-    return std::stoull(s.substr(0, digits)) * unit->second;
+    const uint64_t n = std::stoull(s.substr(0, digits));
+    // Nanoseconds in an int64 last 292 years; a longer duration would wrap around.
+    if (n > static_cast<uint64_t>(std::chrono::nanoseconds::max() / unit->second)) Fail("duration too long: " + s);
+    return static_cast<int64_t>(n) * unit->second;
   }
 
   std::chrono::seconds Seconds() const {
@@ -140,15 +148,20 @@ void ParseCollectors(const Reader& r, Config& cfg) {
       t.inflight_timeout = c->Seconds();
       if (t.inflight_timeout.count() < 1) c->Fail("must be at least 1s");
     }
-    if (auto c = tap->Child("bucket_min")) {
-      t.bucket_min = c->Duration();
-      if (t.bucket_min < std::chrono::microseconds(1)) c->Fail("must be at least 1us");
+    auto min = tap->Child("bucket_min"), max = tap->Child("bucket_max");
+    if (min) {
+      t.bucket_min = min->Duration();
+      if (t.bucket_min < std::chrono::microseconds(1)) min->Fail("must be at least 1us");
     }
-    if (auto c = tap->Child("bucket_max")) {
-      t.bucket_max = c->Duration();
+    if (max) {
+      t.bucket_max = max->Duration();
       // The kernel's last bounded slot is 2^25 us.
-      if (t.bucket_max > std::chrono::microseconds(1 << 25)) c->Fail("must be at most 33s");
-      if (t.bucket_max <= t.bucket_min) c->Fail("must be above bucket_min");
+      if (t.bucket_max > std::chrono::microseconds(1 << 25)) max->Fail("must be at most 33s");
+    }
+    // Checked whichever of the two was given: a range with no bucket exports only +Inf.
+    if (t.bucket_max <= t.bucket_min) {
+      (max ? *max : *min).Fail("bucket_max must be above bucket_min (" + std::to_string(t.bucket_min.count()) +
+                               "ns, bucket_max " + std::to_string(t.bucket_max.count()) + "ns)");
     }
   }
   if (auto i = r.Child("interface")) {
@@ -189,6 +202,27 @@ void ParseCollectors(const Reader& r, Config& cfg) {
   }
 }
 
+Config FromYaml(const YAML::Node& root, const std::string& file) {
+  Config cfg;
+  Reader top(file, root, "");
+  top.ExpectMap({"bpf", "devices", "collectors"});
+  if (auto bpf = top.Child("bpf")) {
+    bpf->ExpectMap({"btf_path", "disabled_attach_types"});
+    if (auto c = bpf->Child("btf_path")) cfg.btf_path = c->String();
+    if (auto c = bpf->Child("disabled_attach_types")) {
+      cfg.disabled_attach_types = c->StringList();
+      for (const auto& t : cfg.disabled_attach_types) {
+        if (std::find(kAttachTypes.begin(), kAttachTypes.end(), t) == kAttachTypes.end()) {
+          c->Fail("unknown attach type \"" + t + "\" (known: tp_btf, raw_tp, kprobe)");
+        }
+      }
+    }
+  }
+  if (auto d = top.Child("devices")) ParseDevices(*d, cfg.devices);
+  if (auto c = top.Child("collectors")) ParseCollectors(*c, cfg);
+  return cfg;
+}
+
 }  // namespace
 
 bool Devices::Selected(const std::string& name) const {
@@ -204,36 +238,45 @@ bool Devices::Selected(const std::string& name) const {
 Config Parse(const std::string& text, const std::string& file) {
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    auto docs = YAML::LoadAll(text);
+    // A second document would be ignored: what it says would silently not apply.
+    if (docs.size() > 1) throw Error(file + ":" + std::to_string(docs[1].Mark().line + 1) + ": a second YAML document");
+    if (!docs.empty()) root = docs[0];
   } catch (const YAML::ParserException& e) {
     throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
   }
-  Config cfg;
-  Reader top(file, root, "");
-  top.ExpectMap({"bpf", "devices", "collectors"});
-  if (auto bpf = top.Child("bpf")) {
-    bpf->ExpectMap({"btf_path", "disabled_attach_types"});
-    if (auto c = bpf->Child("btf_path")) cfg.btf_path = c->String();
-    if (auto c = bpf->Child("disabled_attach_types")) {
-      cfg.disabled_attach_types = c->StringList();
-      for (const auto& t : cfg.disabled_attach_types) {
-        if (std::find(kAttachTypes.begin(), kAttachTypes.end(), t) == kAttachTypes.end()) {
-          c->Fail("unknown attach type \"" + t + "\" (known: tp_btf, raw_tp, tracepoint, fentry, kprobe)");
-        }
-      }
-    }
+  try {
+    return FromYaml(root, file);
+  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
+    throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  if (auto d = top.Child("devices")) ParseDevices(*d, cfg.devices);
-  if (auto c = top.Child("collectors")) ParseCollectors(*c, cfg);
-  return cfg;
 }
 
 Config Load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot read the configuration file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str(), path);
+  // A regular file only (not a directory, FIFO or device), opened without blocking, read to a bound.
+  constexpr std::size_t kMaxSize = 1 << 20;
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw Error(path + ": cannot open the configuration file: " + strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw Error(path + ": the configuration file is not a regular file");
+  }
+  std::string text(kMaxSize + 1, '\0');
+  std::size_t len = 0;
+  for (ssize_t n; len < text.size() && (n = read(fd, &text[len], text.size() - len)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      throw Error(path + ": cannot read the configuration file: " + strerror(err));
+    }
+    len += n;
+  }
+  close(fd);
+  if (len > kMaxSize) throw Error(path + ": the configuration file is larger than 1 MiB");
+  text.resize(len);
+  return Parse(text, path);
 }
 
 }  // namespace vnet::config

@@ -29,7 +29,7 @@ struct DropsCollector {
 };
 
 // Ways a program can be attached; each probe tries its own alternatives in its order.
-inline const std::vector<std::string> kAttachTypes = {"tp_btf", "raw_tp", "tracepoint", "fentry", "kprobe"};
+inline const std::vector<std::string> kAttachTypes = {"tp_btf", "raw_tp", "kprobe"};
 
 struct TapCollector {
   bool enabled = true;

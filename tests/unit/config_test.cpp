@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "../support/fixtures.h"
 
@@ -77,7 +78,10 @@ TEST(Config, DisabledAttachTypes) {
             (std::vector<std::string>{"tp_btf", "kprobe"}));
   EXPECT_EQ(ErrorOf("bpf:\n  disabled_attach_types: [tp_btf, uprobe]\n"),
             "test.yaml:2: bpf.disabled_attach_types: unknown attach type \"uprobe\" (known: tp_btf, raw_tp, "
-            "tracepoint, fentry, kprobe)");
+            "kprobe)");
+  // No probe has these: listing them would suggest a choice there is not.
+  EXPECT_NE(ErrorOf("bpf: {disabled_attach_types: [tracepoint]}"), "");
+  EXPECT_NE(ErrorOf("bpf: {disabled_attach_types: [fentry]}"), "");
 }
 
 TEST(Config, DurationsInHours) {
@@ -114,23 +118,60 @@ TEST(Config, InvalidValues) {
   EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    bucket_max: 60s\n"),
             "test.yaml:3: collectors.tap.bucket_max: must be at most 33s");
   EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    bucket_min: 1ms\n    bucket_max: 1ms\n"),
-            "test.yaml:4: collectors.tap.bucket_max: must be above bucket_min");
+            "test.yaml:4: collectors.tap.bucket_max: bucket_max must be above bucket_min (1000000ns, bucket_max "
+            "1000000ns)");
+  // One bound alone is checked against the other's default.
+  EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    bucket_min: 10s\n"),
+            "test.yaml:3: collectors.tap.bucket_min: bucket_max must be above bucket_min (10000000000ns, bucket_max "
+            "4000000000ns)");
+  EXPECT_EQ(ErrorOf("devices:\n  grace_period: 598099807921h\n"),
+            "test.yaml:2: devices.grace_period: duration too long: 598099807921h");
+  EXPECT_EQ(ErrorOf("collectors:\n  upcall:\n    inflight_timeout: 999999999999m\n"),
+            "test.yaml:3: collectors.upcall.inflight_timeout: duration too long: 999999999999m");
   EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    max_inflight: 10\n"),
             "test.yaml:3: collectors.tap.max_inflight: must be between 64 and 4194304, got 10");
   EXPECT_EQ(ErrorOf("devices:\n  exclude: [\"\"]\n"), "test.yaml:2: devices.exclude[0]: empty pattern");
+}
+
+TEST(Config, KeysThatWouldBeIgnored) {
+  EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    max_entries: 128\n    max_entries: 10\n"),
+            "test.yaml:4: collectors.drops.max_entries: duplicate key");
+  EXPECT_EQ(ErrorOf("devices: {}\ndevices: {grace_period: 5d}\n"), "test.yaml:2: devices: duplicate key");
+  EXPECT_EQ(ErrorOf("? [a, b]\n: 1\n"), "test.yaml:1: (top level): a key must be a plain name");
+  EXPECT_EQ(ErrorOf("collectors:\n  ? {drops: 1}\n  : 1\n"), "test.yaml:2: collectors: a key must be a plain name");
+  EXPECT_EQ(ErrorOf("devices: {grace_period: 1m}\n---\ndevices: {grace_period: 2m}\n"),
+            "test.yaml:3: a second YAML document");
 }
 
 TEST(Config, InvalidYamlNamesLine) {
   EXPECT_EQ(ErrorOf("devices:\n  include: [a\n"), "test.yaml:3: invalid YAML: end of sequence flow not found");
 }
 
-TEST(Config, LoadNamesUnreadableFile) {
-  EXPECT_THROW(Load("/nonexistent/vnet.yaml"), Error);
+std::string LoadError(const std::string& path) {
   try {
-    Load("/nonexistent/vnet.yaml");
+    Load(path);
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "/nonexistent/vnet.yaml: cannot read the configuration file");
+    return e.what();
   }
+  return "";
+}
+
+TEST(Config, LoadNamesUnreadableFile) {
+  EXPECT_EQ(LoadError("/nonexistent/vnet.yaml"),
+            "/nonexistent/vnet.yaml: cannot open the configuration file: No such file or directory");
+}
+
+// What is not a regular file is refused without reading: a directory would give the defaults,
+// a FIFO would block for ever, /dev/zero would fill memory.
+TEST(Config, LoadRefusesWhatIsNotARegularFile) {
+  testing::TempDir dir;
+  EXPECT_EQ(LoadError(dir.path().string()), dir.path().string() + ": the configuration file is not a regular file");
+  std::string fifo = (dir.path() / "fifo").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(LoadError(fifo), fifo + ": the configuration file is not a regular file");
+  EXPECT_EQ(LoadError("/dev/zero"), "/dev/zero: the configuration file is not a regular file");
+  std::string big = dir.Write("big.yaml", "# " + std::string(1 << 20, 'x') + "\n");
+  EXPECT_EQ(LoadError(big), big + ": the configuration file is larger than 1 MiB");
 }
 
 TEST(Config, LoadReadsFile) {
