@@ -7,12 +7,11 @@ find_program(BPF_CLANG NAMES clang clang-16 clang-15 clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
 find_program(LLVM_STRIP NAMES llvm-strip llvm-strip-16 llvm-strip-15 llvm-strip-14 REQUIRED)
 
+# bpf/include/<arch>/vmlinux.h exists for x86 only.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set(BPF_ARCH x86)
-elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
-  set(BPF_ARCH arm64)
 else()
-  message(FATAL_ERROR "no vmlinux.h for ${CMAKE_SYSTEM_PROCESSOR}")
+  message(FATAL_ERROR "no bpf/include/<arch>/vmlinux.h for ${CMAKE_SYSTEM_PROCESSOR}")
 endif()
 
 set(BPF_SOURCE_DIR ${PROJECT_SOURCE_DIR}/bpf)

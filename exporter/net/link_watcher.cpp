@@ -24,6 +24,11 @@ LinkWatcher::LinkWatcher(Callback on_change) : on_change_(std::move(on_change)) 
     throw std::runtime_error(std::string("netlink bind: ") + strerror(errno));
   }
   stop_ = eventfd(0, EFD_CLOEXEC);
+  if (stop_ < 0) {  // without it the destructor could never stop the thread
+    int err = errno;
+    close(sock_);
+    throw std::runtime_error(std::string("eventfd: ") + strerror(err));
+  }
   thread_ = std::thread([this] { Run(); });
 }
 
