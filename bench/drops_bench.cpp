@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
 
   config::Config cfg;
   net::SystemLinks links;
-  auto drops = collectors::DropsCollector::Attach(cfg, links);
+  auto drops = collectors::DropsCollector::Attach(cfg, {}, links);
   if (!drops->Probes()[0].attached) {
     std::cerr << "drops probe not attached: " << drops->Probes()[0].error << "\n";
     return 1;
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   // The fallback program, measured side by side.
   config::Config raw_cfg;
   raw_cfg.disabled_attach_types = {"tp_btf"};
-  auto raw = collectors::DropsCollector::Attach(raw_cfg, links);
+  auto raw = collectors::DropsCollector::Attach(raw_cfg, {}, links);
   int raw_fd = raw->Probes()[0].attached ? raw->Programs()[0].fd : -1;
 
   empty_bpf* empty = empty_bpf__open_and_load();
@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
   double full_ms = ScrapeMs(exporter, 20, &bytes);
   long rss1 = RssKiB();
 
-  std::printf("\n== scrape (collect + text serialization, median of 20), map capacity %u\n", cfg.drops.max_entries);
+  std::printf("\n== scrape (collect + text serialization, median of 20), map capacity %u\n", collectors::DropsCollector::Settings{}.max_entries);
   std::printf("%-28s %10s %12s %10s\n", "map", "ms", "bytes", "vs empty");
   std::printf("%-28s %10.2f %12zu %10s\n", "near empty (baseline)", base_ms, base_bytes, "1.00x");
   std::printf("%-28s %10.2f %12zu %9.1fx\n", ("full (" + std::to_string(inserted) + " keys)").c_str(), full_ms, bytes,

@@ -29,7 +29,7 @@ int main() {
   testing::Vswitchd& vs = hosts.vs;
   hosts.NewFlows(64, 20000);
 
-  config::OvsCollector cfg;
+  collectors::OvsCollector::Settings cfg;
   cfg.rundir = vs.rundir();
   collectors::OvsCollector collector(cfg);
   const double scrape = MeanMs([&] { collector.Collect(); });

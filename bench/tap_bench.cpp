@@ -80,7 +80,7 @@ int main() {
   std::map<std::string, std::pair<uint64_t, uint64_t>> cost;  // program -> runs, ns
   for (int round = 0; round < 3; round++) {
     off = std::max(off, Throughput(remote, tap));
-    auto collector = collectors::TapCollector::Attach(cfg, links);
+    auto collector = collectors::TapCollector::Attach(cfg, {}, links);
     if (!collector->Probes()[0].attached) {
       std::cerr << "tap probe not attached: " << collector->Probes()[0].error << "\n";
       return 1;

@@ -8,11 +8,7 @@
 #include <sstream>
 
 #include "app/options.h"
-#include "collectors/drops_collector.h"
-#include "collectors/interface_collector.h"
-#include "collectors/ovs_collector.h"
-#include "collectors/tap_collector.h"
-#include "collectors/upcall_collector.h"
+#include "collectors/registry.h"
 #include "http/server.h"
 #include "log/log.h"
 #include "net/link_watcher.h"
@@ -53,16 +49,6 @@ Level ParseLevel(const std::string& s) {
 }
 
 }  // namespace
-
-std::vector<std::unique_ptr<collectors::Collector>> MakeCollectors(const config::Config& cfg, net::LinkSource& links) {
-  std::vector<std::unique_ptr<collectors::Collector>> out;
-  if (cfg.drops.enabled) out.push_back(collectors::DropsCollector::Attach(cfg, links));
-  if (cfg.tap.enabled) out.push_back(collectors::TapCollector::Attach(cfg, links));
-  if (cfg.interface.enabled) out.push_back(std::make_unique<collectors::InterfaceCollector>(cfg));
-  if (cfg.upcall.enabled) out.push_back(collectors::UpcallCollector::Attach(cfg, links));
-  if (cfg.ovs.enabled) out.push_back(std::make_unique<collectors::OvsCollector>(cfg.ovs));
-  return out;
-}
 
 std::string LandingPage(const collectors::ExporterCollector& exporter, const std::string& telemetry_path) {
   std::ostringstream os;
@@ -106,8 +92,8 @@ int Main(int argc, char** argv) {
 
   config::Config cfg;
   try {
-    cfg = opts.config_file.empty() ? config::Parse(std::string(config::DefaultText()), "<built-in config>")
-                                   : config::Load(opts.config_file);
+    cfg = opts.config_file.empty() ? collectors::ParseConfig(std::string(config::DefaultText()), "<built-in config>")
+                                   : collectors::LoadConfig(opts.config_file);
   } catch (const config::Error& e) {
     Log(Level::kError, std::string("configuration: ") + e.what());
     return 1;
@@ -128,7 +114,7 @@ int Main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   net::SystemLinks links;
-  collectors::ExporterCollector exporter(MakeCollectors(cfg, links));
+  collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
   bool all_attached = true;  // or waiting for their module
   for (const auto& c : exporter.collectors()) {
     for (const auto& p : c->Probes()) {

@@ -1,6 +1,7 @@
 #include "collectors/drops_collector.h"
 
 
+#include "config/reader.h"
 #include "ebpf/loader.h"
 #include "metrics/family.h"
 
@@ -41,7 +42,14 @@ DropsCollector::DropsCollector(std::unique_ptr<Probe> probe, std::string error,
       syms_(std::move(syms)),
       table_(links, cfg.devices) {}
 
-std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg, net::LinkSource& links) {
+void DropsCollector::Settings::Parse(const config::Reader& r) {
+  r.ExpectMap({"enabled", "max_entries"});
+  if (auto c = r.Child("enabled")) enabled = c->Bool();
+  if (auto c = r.Child("max_entries")) max_entries = c->Uint(64, 1u << 22);
+}
+
+std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg, const Settings& settings,
+                                                       net::LinkSource& links) {
   std::unique_ptr<kernel::DropReasons> reasons;
   try {
     reasons = std::make_unique<kernel::DropReasons>(cfg.btf_path.empty() ? "/sys/kernel/btf/vmlinux" : cfg.btf_path,
@@ -59,7 +67,7 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
        {"raw_tp", [](drops_bpf* s) { return std::vector{s->progs.kfree_skb_raw}; }}},
       [&](drops_bpf* s) {
         s->rodata->has_reason = has_reason;
-        bpf_map__set_max_entries(s->maps.drops, cfg.drops.max_entries);
+        bpf_map__set_max_entries(s->maps.drops, settings.max_entries);
       },
       error);
   std::unique_ptr<Probe> probe;

@@ -31,13 +31,23 @@ class DropsCollector : public Collector {
   };
   using Probe = ebpf::Probe<Tables>;
 
+  struct Settings : config::Section {
+    static constexpr const char* kName = "drops";
+    uint32_t max_entries = 16384;  // (reason, location, device, protocol) series kept in the kernel
+    void Parse(const config::Reader& r);
+  };
+
   // `probe` is null when the program did not attach, for the reason `error`.
   DropsCollector(std::unique_ptr<Probe> probe, std::string error, std::unique_ptr<kernel::DropReasons> reasons,
                  std::unique_ptr<kernel::Kallsyms> syms, net::LinkSource& links, const config::Config& cfg);
 
   // Loads and attaches the probe: tp_btf, else raw_tp. When neither attaches (or there is no
   // kernel BTF) the collector still exists and reports the probe as not attached.
-  static std::unique_ptr<DropsCollector> Attach(const config::Config& cfg, net::LinkSource& links);
+  static std::unique_ptr<DropsCollector> Attach(const config::Config& cfg, const Settings& settings,
+                                                net::LinkSource& links);
+  static std::unique_ptr<Collector> Make(const config::Config& cfg, net::LinkSource& links) {
+    return Attach(cfg, cfg.Get<Settings>(), links);
+  }
 
   const std::string& Name() const override;
   std::vector<ProbeStatus> Probes() const override;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "config/reader.h"
 #include "log/log.h"
 #include "metrics/family.h"
 #include "net/jsonrpc.h"
@@ -44,11 +45,28 @@ std::map<std::string, Link> ReadLinks(const std::string& dir) {
   return out;
 }
 
-InterfaceCollector::InterfaceCollector(const config::Config& cfg, std::string sysfs)
+void InterfaceCollector::Settings::Parse(const config::Reader& r) {
+  r.ExpectMap({"enabled", "libvirt_dir", "ovsdb_socket", "ovsdb_timeout"});
+  if (auto v = r.Child("enabled")) enabled = v->Bool();
+  if (auto v = r.Child("libvirt_dir")) libvirt_dir = v->String();
+  if (auto v = r.Child("ovsdb_socket")) ovsdb_socket = v->String();
+  if (auto v = r.Child("ovsdb_timeout")) {
+    ovsdb_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(v->Duration());
+    if (ovsdb_timeout < std::chrono::milliseconds(1) || ovsdb_timeout > std::chrono::seconds(10)) {
+      v->Fail("must be between 1ms and 10s");
+    }
+  }
+}
+
+std::unique_ptr<Collector> InterfaceCollector::Make(const config::Config& cfg, net::LinkSource&) {
+  return std::make_unique<InterfaceCollector>(cfg, cfg.Get<Settings>());
+}
+
+InterfaceCollector::InterfaceCollector(const config::Config& cfg, const Settings& settings, std::string sysfs)
     : devices_(cfg.devices),
       sysfs_(std::move(sysfs)),
-      libvirt_(cfg.interface.libvirt_dir),
-      ovsdb_(cfg.interface.ovsdb_socket, cfg.interface.ovsdb_timeout) {}
+      libvirt_(settings.libvirt_dir),
+      ovsdb_(settings.ovsdb_socket, settings.ovsdb_timeout) {}
 
 const std::string& InterfaceCollector::Name() const { return kName; }
 

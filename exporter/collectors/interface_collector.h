@@ -3,6 +3,7 @@
 // again at every scrape: sysfs, libvirt's live domain XML, OVSDB.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "collectors/collector.h"
 #include "config/config.h"
+#include "net/devices.h"
 #include "identity/libvirt.h"
 #include "identity/ovsdb.h"
 
@@ -30,7 +32,16 @@ std::map<std::string, Link> ReadLinks(const std::string& dir = "/sys/class/net")
 
 class InterfaceCollector : public Collector {
  public:
-  explicit InterfaceCollector(const config::Config& cfg, std::string sysfs = "/sys/class/net");
+  struct Settings : config::Section {
+    static constexpr const char* kName = "interface";
+    std::string libvirt_dir = "/run/libvirt/qemu";
+    std::string ovsdb_socket = "/run/openvswitch/db.sock";
+    std::chrono::milliseconds ovsdb_timeout{1000};
+    void Parse(const config::Reader& r);
+  };
+
+  InterfaceCollector(const config::Config& cfg, const Settings& settings, std::string sysfs = "/sys/class/net");
+  static std::unique_ptr<Collector> Make(const config::Config& cfg, net::LinkSource& links);
 
   const std::string& Name() const override;
   std::vector<ProbeStatus> Probes() const override { return {}; }

@@ -5,6 +5,7 @@
 #include <regex>
 #include <sstream>
 
+#include "config/reader.h"
 #include "metrics/family.h"
 #include "net/jsonrpc.h"
 
@@ -97,7 +98,21 @@ std::map<std::string, double> ParseCoverageShow(const std::string& text) {
   return out;
 }
 
-OvsCollector::OvsCollector(const config::OvsCollector& cfg, std::string proc) : cfg_(cfg), proc_(std::move(proc)) {}
+void OvsCollector::Settings::Parse(const config::Reader& r) {
+  r.ExpectMap({"enabled", "rundir", "timeout"});
+  if (auto v = r.Child("enabled")) enabled = v->Bool();
+  if (auto v = r.Child("rundir")) rundir = v->String();
+  if (auto v = r.Child("timeout")) {
+    timeout = std::chrono::duration_cast<std::chrono::milliseconds>(v->Duration());
+    if (timeout < std::chrono::milliseconds(1) || timeout > std::chrono::seconds(10)) v->Fail("must be between 1ms and 10s");
+  }
+}
+
+OvsCollector::OvsCollector(const Settings& settings, std::string proc) : cfg_(settings), proc_(std::move(proc)) {}
+
+std::unique_ptr<Collector> OvsCollector::Make(const config::Config& cfg, net::LinkSource&) {
+  return std::make_unique<OvsCollector>(cfg.Get<Settings>());
+}
 
 const std::string& OvsCollector::Name() const { return kName; }
 

@@ -5,11 +5,13 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "collectors/collector.h"
 #include "config/config.h"
+#include "net/devices.h"
 
 namespace vnet::collectors {
 
@@ -28,8 +30,16 @@ std::map<std::string, double> ParseCoverageShow(const std::string& text);
 
 class OvsCollector : public Collector {
  public:
+  struct Settings : config::Section {
+    static constexpr const char* kName = "ovs";
+    std::string rundir = "/run/openvswitch";  // ovs-vswitchd.pid and ovs-vswitchd.<pid>.ctl
+    std::chrono::milliseconds timeout{1000};
+    void Parse(const config::Reader& r);
+  };
+
   // `proc`: where the vswitchd's threads are counted (/proc/<pid>/task).
-  explicit OvsCollector(const config::OvsCollector& cfg, std::string proc = "/proc");
+  explicit OvsCollector(const Settings& settings, std::string proc = "/proc");
+  static std::unique_ptr<Collector> Make(const config::Config& cfg, net::LinkSource& links);
 
   const std::string& Name() const override;
   std::vector<ProbeStatus> Probes() const override { return {}; }
@@ -38,7 +48,7 @@ class OvsCollector : public Collector {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  config::OvsCollector cfg_;
+  Settings cfg_;
   std::string proc_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "config/reader.h"
 #include "ebpf/loader.h"
 #include "metrics/histogram.h"
 
@@ -31,15 +32,43 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
 
 }  // namespace
 
+void TapCollector::Settings::Parse(const config::Reader& r) {
+  r.ExpectMap({"enabled", "max_inflight", "max_series", "inflight_timeout", "bucket_min", "bucket_max"});
+  if (auto c = r.Child("enabled")) enabled = c->Bool();
+  if (auto c = r.Child("max_inflight")) max_inflight = c->Uint(64, 1u << 22);
+  if (auto c = r.Child("max_series")) max_series = c->Uint(16, 1u << 20);
+  if (auto c = r.Child("inflight_timeout")) {
+    inflight_timeout = c->Seconds();
+    if (inflight_timeout.count() < 1) c->Fail("must be at least 1s");
+  }
+  auto min = r.Child("bucket_min"), max = r.Child("bucket_max");
+  if (min) {
+    bucket_min = min->Duration();
+    if (bucket_min < std::chrono::microseconds(1)) min->Fail("must be at least 1us");
+  }
+  if (max) {
+    bucket_max = max->Duration();
+    // The kernel's last bounded slot is 2^25 us.
+    if (bucket_max > std::chrono::microseconds(1 << 25)) max->Fail("must be at most 33s");
+  }
+  // Checked whichever of the two was given: a range with no bucket exports only +Inf.
+  if (bucket_max <= bucket_min) {
+    (max ? *max : *min)
+        .Fail("bucket_max must be above bucket_min (" + std::to_string(bucket_min.count()) + "ns, bucket_max " +
+              std::to_string(bucket_max.count()) + "ns)");
+  }
+}
+
 TapCollector::TapCollector(std::unique_ptr<Probe> probe, std::string error, net::LinkSource& links,
-                           const config::Config& cfg)
+                           const config::Config& cfg, const Settings& settings)
     : probe_(std::move(probe)),
       error_(std::move(error)),
-      cfg_(cfg.tap),
+      cfg_(settings),
       table_(links, cfg.devices),
-      inflight_(cfg.tap.inflight_timeout) {}
+      inflight_(settings.inflight_timeout) {}
 
-std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, net::LinkSource& links) {
+std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, const Settings& settings,
+                                                   net::LinkSource& links) {
   std::string error;
   auto loaded = ebpf::LoadFirst<tap_bpf>(
       {tap_bpf__open_opts, tap_bpf__load, tap_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
@@ -49,8 +78,8 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, ne
                              s->progs.tap_copy_datagram, s->progs.tap_consume_skb, s->progs.tap_kfree_skb};
         }}},
       [&](tap_bpf* s) {
-        bpf_map__set_max_entries(s->maps.tap_inflight, cfg.tap.max_inflight);
-        bpf_map__set_max_entries(s->maps.tap_hists, cfg.tap.max_series);
+        bpf_map__set_max_entries(s->maps.tap_inflight, settings.max_inflight);
+        bpf_map__set_max_entries(s->maps.tap_hists, settings.max_series);
       },
       error);
   std::unique_ptr<Probe> probe;
@@ -65,7 +94,7 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, ne
       error = e.what();
     }
   }
-  return std::make_unique<TapCollector>(std::move(probe), error, links, cfg);
+  return std::make_unique<TapCollector>(std::move(probe), error, links, cfg, settings);
 }
 
 const std::string& TapCollector::Name() const { return kName; }

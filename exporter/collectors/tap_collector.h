@@ -1,6 +1,7 @@
 // vnet_tap_{rx_backlog,tx_transit,rx_transit}_seconds histograms from bpf/tap.bpf.c.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,12 +33,27 @@ class TapCollector : public Collector {
   };
   using Probe = ebpf::Probe<Tables>;
 
+  struct Settings : config::Section {
+    static constexpr const char* kName = "tap";
+    uint32_t max_inflight = 65536;  // packets timed at once
+    uint32_t max_series = 4096;     // (tap, queue, direction) histograms
+    std::chrono::seconds inflight_timeout{10};
+    std::chrono::nanoseconds bucket_min{std::chrono::microseconds(1)};
+    std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
+    void Parse(const config::Reader& r);
+  };
+
   // `probe` is null when the programs did not attach, for the reason `error`.
-  TapCollector(std::unique_ptr<Probe> probe, std::string error, net::LinkSource& links, const config::Config& cfg);
+  TapCollector(std::unique_ptr<Probe> probe, std::string error, net::LinkSource& links, const config::Config& cfg,
+               const Settings& settings);
 
   // Loads and attaches the probe's programs (tp_btf). When they cannot attach the collector still
   // exists and reports its probes as not attached.
-  static std::unique_ptr<TapCollector> Attach(const config::Config& cfg, net::LinkSource& links);
+  static std::unique_ptr<TapCollector> Attach(const config::Config& cfg, const Settings& settings,
+                                              net::LinkSource& links);
+  static std::unique_ptr<Collector> Make(const config::Config& cfg, net::LinkSource& links) {
+    return Attach(cfg, cfg.Get<Settings>(), links);
+  }
 
   const std::string& Name() const override;
   std::vector<ProbeStatus> Probes() const override;
@@ -49,7 +65,7 @@ class TapCollector : public Collector {
  private:
   const std::unique_ptr<Probe> probe_;
   const std::string error_;
-  config::TapCollector cfg_;
+  Settings cfg_;
   mutable std::mutex mu_;
   mutable DeviceTable<tap_hist_key, hist> table_;
   // Packets freed where no tracepoint saw them are forgotten after the timeout.

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config/reader.h"
 #include "ebpf/loader.h"
 #include "log/log.h"
 #include "metrics/histogram.h"
@@ -50,19 +51,31 @@ constexpr int kLastBucket = 22;
 
 }  // namespace
 
-UpcallCollector::UpcallCollector(Loader load, ModuleInstance module, net::LinkSource& links, const config::Config& cfg)
+void UpcallCollector::Settings::Parse(const config::Reader& r) {
+  r.ExpectMap({"enabled", "max_inflight", "max_series", "inflight_timeout"});
+  if (auto v = r.Child("enabled")) enabled = v->Bool();
+  if (auto v = r.Child("max_inflight")) max_inflight = v->Uint(64, 1u << 22);
+  if (auto v = r.Child("max_series")) max_series = v->Uint(16, 1u << 20);
+  if (auto v = r.Child("inflight_timeout")) {
+    inflight_timeout = v->Seconds();
+    if (inflight_timeout.count() < 1) v->Fail("must be at least 1s");
+  }
+}
+
+UpcallCollector::UpcallCollector(Loader load, ModuleInstance module, net::LinkSource& links,
+                                 const config::Config& cfg, const Settings& settings)
     : load_(std::move(load)),
       module_(std::move(module)),
-      cfg_(cfg),
       error_(kNoModule),
       table_(links, cfg.devices),
-      inflight_(cfg.upcall.inflight_timeout) {
+      inflight_(settings.inflight_timeout) {
   std::lock_guard lock(mu_);
   FollowModule(false);
 }
 
-std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& cfg, net::LinkSource& links) {
-  auto load = [cfg](std::string& error) -> std::unique_ptr<Probe> {
+std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& cfg, const Settings& settings,
+                                                         net::LinkSource& links) {
+  auto load = [cfg, settings](std::string& error) -> std::unique_ptr<Probe> {
     auto loaded = ebpf::LoadFirst<upcall_bpf>(
         {upcall_bpf__open_opts, upcall_bpf__load, upcall_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
         {{"kprobe",
@@ -70,8 +83,8 @@ std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& c
             return std::vector{s->progs.upcall_kprobe, s->progs.upcall_kretprobe, s->progs.execute_kprobe};
           }}},
         [&](upcall_bpf* s) {
-          bpf_map__set_max_entries(s->maps.upcall_inflight, cfg.upcall.max_inflight);
-          bpf_map__set_max_entries(s->maps.upcall_counts, cfg.upcall.max_series);
+          bpf_map__set_max_entries(s->maps.upcall_inflight, settings.max_inflight);
+          bpf_map__set_max_entries(s->maps.upcall_counts, settings.max_series);
         },
         error);
     if (!loaded) return nullptr;
@@ -82,7 +95,7 @@ std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& c
               [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.upcall_stats, i); }, ebpf::MonotonicNs};
     return ebpf::MakeProbe(std::move(loaded), std::move(tables));
   };
-  return std::make_unique<UpcallCollector>(load, ModuleInode, links, cfg);
+  return std::make_unique<UpcallCollector>(load, ModuleInode, links, cfg, settings);
 }
 
 void UpcallCollector::FollowModule(bool log) const {

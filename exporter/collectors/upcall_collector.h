@@ -5,6 +5,7 @@
 // changed) and unloaded while it is gone, so its counters restart as the datapath's own do.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,10 +44,23 @@ class UpcallCollector : public Collector {
   // it is loaded again.
   using ModuleInstance = std::function<uint64_t()>;
 
-  UpcallCollector(Loader load, ModuleInstance module, net::LinkSource& links, const config::Config& cfg);
+  struct Settings : config::Section {
+    static constexpr const char* kName = "upcall";
+    uint32_t max_inflight = 16384;  // upcalls awaiting their execute at once
+    uint32_t max_series = 4096;     // (device, datapath, cmd, error) counters
+    std::chrono::seconds inflight_timeout{10};
+    void Parse(const config::Reader& r);
+  };
+
+  UpcallCollector(Loader load, ModuleInstance module, net::LinkSource& links, const config::Config& cfg,
+                  const Settings& settings);
 
   // The real loader (bpf/upcall.bpf.c) and /sys/module/openvswitch.
-  static std::unique_ptr<UpcallCollector> Attach(const config::Config& cfg, net::LinkSource& links);
+  static std::unique_ptr<UpcallCollector> Attach(const config::Config& cfg, const Settings& settings,
+                                                 net::LinkSource& links);
+  static std::unique_ptr<Collector> Make(const config::Config& cfg, net::LinkSource& links) {
+    return Attach(cfg, cfg.Get<Settings>(), links);
+  }
 
   const std::string& Name() const override;
   std::vector<ProbeStatus> Probes() const override;
@@ -63,7 +77,6 @@ class UpcallCollector : public Collector {
 
   Loader load_;
   ModuleInstance module_;
-  config::Config cfg_;
   mutable std::mutex mu_;
   mutable std::unique_ptr<Probe> probe_;  // null: not loaded
   mutable uint64_t instance_ = 0;         // the module instance the probes were loaded for

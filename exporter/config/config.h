@@ -1,18 +1,21 @@
 // Exporter configuration: parsed strictly from YAML, every error names file, line and key.
+// This floor knows the common sections (bpf, devices); each collector defines and parses its
+// own section (collectors.<name>) next to its code, and hands the parser in (collectors/registry.h).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <stdexcept>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "config/error.h"
+
 namespace vnet::config {
 
-class Error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+class Reader;
 
 struct Devices {
   std::vector<std::string> include{"*"};  // shell globs matched against the interface name
@@ -23,61 +26,47 @@ struct Devices {
   bool Selected(const std::string& name) const;
 };
 
-struct DropsCollector {
-  bool enabled = true;
-  uint32_t max_entries = 16384;
-};
-
 // Ways a program can be attached; each probe tries its own alternatives in its order.
 inline const std::vector<std::string> kAttachTypes = {"tp_btf", "raw_tp", "kprobe"};
 
-struct TapCollector {
+// A collector's section, collectors.<name>: a collector derives its settings from it, with a
+// `static constexpr const char* kName` and a `void Parse(const Reader&)`.
+struct Section {
+  virtual ~Section() = default;
   bool enabled = true;
-  uint32_t max_inflight = 65536;  // packets timed at once
-  uint32_t max_series = 4096;     // (tap, queue, direction) histograms
-  std::chrono::seconds inflight_timeout{10};
-  std::chrono::nanoseconds bucket_min{std::chrono::microseconds(1)};
-  std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
 };
 
-struct InterfaceCollector {
-  bool enabled = true;
-  std::string libvirt_dir = "/run/libvirt/qemu";
-  std::string ovsdb_socket = "/run/openvswitch/db.sock";
-  std::chrono::milliseconds ovsdb_timeout{1000};
-};
-
-struct UpcallCollector {
-  bool enabled = true;
-  uint32_t max_inflight = 16384;  // upcalls awaiting their execute at once
-  uint32_t max_series = 4096;     // (device, datapath, cmd, error) counters
-  std::chrono::seconds inflight_timeout{10};
-};
-
-struct OvsCollector {
-  bool enabled = true;
-  std::string rundir = "/run/openvswitch";  // ovs-vswitchd.pid and ovs-vswitchd.<pid>.ctl
-  std::chrono::milliseconds timeout{1000};
+// How to read one collector's section; `reader` is null when the file has none (defaults).
+struct SectionType {
+  std::string name;
+  std::function<std::shared_ptr<Section>(const Reader* reader)> parse;
 };
 
 struct Config {
   std::string btf_path;  // empty: the running kernel's /sys/kernel/btf/vmlinux
   std::vector<std::string> disabled_attach_types;  // never used, e.g. to avoid a broken kernel feature
   Devices devices;
-  DropsCollector drops;
-  TapCollector tap;
-  InterfaceCollector interface;
-  OvsCollector ovs;
-  UpcallCollector upcall;
+  std::map<std::string, std::shared_ptr<const Section>> collectors;  // every known collector's, by name
+
+  // The settings of collector S; its defaults when the configuration has none (in tests).
+  template <class S>
+  const S& Get() const {
+    auto it = collectors.find(S::kName);
+    if (it == collectors.end()) {
+      static const S defaults;
+      return defaults;
+    }
+    return dynamic_cast<const S&>(*it->second);
+  }
 };
 
 // The default configuration, embedded in the binary (config/vnet_exporter.yaml).
 std::string_view DefaultText();
 
-// Parses `text`; `file` is only used in error messages.
-Config Parse(const std::string& text, const std::string& file);
+// Parses `text`, the collectors' sections with `sections`; `file` is only used in error messages.
+Config Parse(const std::string& text, const std::string& file, const std::vector<SectionType>& sections);
 
-// Reads and parses a file.
-Config Load(const std::string& path);
+// Reads and parses a file: a regular file of at most 1 MiB.
+Config Load(const std::string& path, const std::vector<SectionType>& sections);
 
 }  // namespace vnet::config

@@ -56,7 +56,7 @@ class DropsTest : public ::testing::TestWithParam<std::string> {
     for (const auto& t : config::kAttachTypes) {
       if (t != GetParam()) cfg_.disabled_attach_types.push_back(t);
     }
-    collector_ = collectors::DropsCollector::Attach(cfg_, links_);
+    collector_ = collectors::DropsCollector::Attach(cfg_, {}, links_);
     auto probes = collector_->Probes();
     ASSERT_EQ(probes.size(), 1u);
     ASSERT_TRUE(probes[0].attached) << probes[0].error;
@@ -255,9 +255,10 @@ TEST(DropsMapFullTest, OverflowIsCountedAndVisible) {
   Sh("printf '" + batch + "' | ip -n " + ns.name() + " -batch -");
 
   config::Config cfg;
-  cfg.drops.max_entries = 64;
+  collectors::DropsCollector::Settings settings;
+  settings.max_entries = 64;
   net::SystemLinks links;
-  auto collector = collectors::DropsCollector::Attach(cfg, links);
+  auto collector = collectors::DropsCollector::Attach(cfg, settings, links);
   ASSERT_TRUE(collector->Probes()[0].attached) << collector->Probes()[0].error;
   collector->Collect();
   uint64_t failures_before = collector->Maps()[0].update_failures;

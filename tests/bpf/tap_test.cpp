@@ -58,7 +58,7 @@ class TapTest : public ::testing::Test {
     remote_mac_ = Mac(remote_.get(), "eth0");
 
     cfg_.devices.grace_period = std::chrono::seconds(2);
-    collector_ = collectors::TapCollector::Attach(cfg_, links_);
+    collector_ = collectors::TapCollector::Attach(cfg_, {}, links_);
     for (const auto& probe : collector_->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
     watcher_ = std::make_unique<net::LinkWatcher>(
         [this](uint32_t ifindex, const std::string& name, bool deleted) { collector_->OnLink(ifindex, name, deleted); });

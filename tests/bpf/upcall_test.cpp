@@ -59,15 +59,16 @@ class UpcallTest : public ::testing::Test {
     if (auto why = SkipReason(); !why.empty()) GTEST_SKIP() << why;
     // Upcalls wait while ovs-vswitchd is stopped, longer than the default under emulation:
     // none may be given up as unanswered.
-    cfg_.upcall.inflight_timeout = std::chrono::seconds(600);
+    settings_.inflight_timeout = std::chrono::seconds(600);
   }
   config::Config cfg_;
+  collectors::UpcallCollector::Settings settings_;
   net::SystemLinks links_;
 };
 
 TEST_F(UpcallTest, CountsUpcallsFailuresAndLatency) {
   OvsBridge br(Prefix(), 78, "system");
-  auto c = collectors::UpcallCollector::Attach(cfg_, links_);
+  auto c = collectors::UpcallCollector::Attach(cfg_, settings_, links_);
   for (const auto& p : c->Probes()) {
     ASSERT_TRUE(p.attached) << p.probe << ": " << p.error;
   }
@@ -138,7 +139,7 @@ TEST(UpcallModuleTest, AttachesWhenTheModuleAppears) {
   }
   config::Config cfg;
   net::SystemLinks links;
-  auto c = collectors::UpcallCollector::Attach(cfg, links);
+  auto c = collectors::UpcallCollector::Attach(cfg, {}, links);
   for (const auto& p : c->Probes()) {
     EXPECT_FALSE(p.attached) << p.probe;
     EXPECT_TRUE(p.waiting) << p.probe;
@@ -159,7 +160,7 @@ TEST(UpcallModuleTest, TheModuleUnloadsUnderTrafficAndComesBack) {
   if (auto why = SkipReason(); !why.empty()) GTEST_SKIP() << why;
   config::Config cfg;
   net::SystemLinks links;
-  auto c = collectors::UpcallCollector::Attach(cfg, links);
+  auto c = collectors::UpcallCollector::Attach(cfg, {}, links);
   for (const auto& p : c->Probes()) ASSERT_TRUE(p.attached) << p.probe << ": " << p.error;
 
   std::atomic<bool> stop = false;
@@ -218,7 +219,7 @@ TEST(OvsDropReasonTest, DatapathDropsHaveOvsReasonNames) {
   Sh("ovs-ofctl add-flow unix:" + br.db.Path("br0.mgmt") + " 'priority=100,udp,tp_dst=7100,actions=drop'");
   config::Config cfg;
   net::SystemLinks links;
-  auto drops = collectors::DropsCollector::Attach(cfg, links);
+  auto drops = collectors::DropsCollector::Attach(cfg, {}, links);
   ASSERT_TRUE(drops->Probes()[0].attached) << drops->Probes()[0].error;
 
   // The first packet is an upcall (ovs-vswitchd executes nothing for a drop), and installs the

@@ -8,6 +8,7 @@
 #include "../support/http.h"
 #include "../support/netns.h"
 #include "app/app.h"
+#include "collectors/registry.h"
 #include "kernel/drop_reasons.h"
 #include "http/server.h"
 
@@ -16,9 +17,9 @@ namespace {
 
 TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
-  config::Config cfg = config::Parse(std::string(config::DefaultText()), "default");
+  config::Config cfg = collectors::ParseConfig(std::string(config::DefaultText()), "default");
   net::SystemLinks links;
-  collectors::ExporterCollector exporter(app::MakeCollectors(cfg, links));
+  collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
   http::Server server("127.0.0.1:0", "/metrics", exporter, [&] { return app::LandingPage(exporter, "/metrics"); });
   ASSERT_NE(server.port(), 0);
 

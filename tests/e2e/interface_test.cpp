@@ -68,13 +68,14 @@ TEST(InterfaceTest, IdentityFollowsATapGivenToAnotherVm) {
   TempDir libvirt;
   const std::string tap_name = Prefix() + "t";  // in the host namespace, as libvirt makes them; no address
   config::Config cfg;
-  cfg.interface.libvirt_dir = libvirt.path().string();
-  cfg.interface.ovsdb_socket = ovs.socket();
+  collectors::InterfaceCollector::Settings settings;
+  settings.libvirt_dir = libvirt.path().string();
+  settings.ovsdb_socket = ovs.socket();
   cfg.devices.include = {tap_name};
   net::SystemLinks links;
-  auto drops = collectors::DropsCollector::Attach(cfg, links);
+  auto drops = collectors::DropsCollector::Attach(cfg, {}, links);
   ASSERT_TRUE(drops->Probes()[0].attached);
-  collectors::InterfaceCollector info(cfg);
+  collectors::InterfaceCollector info(cfg, settings);
   net::LinkWatcher watcher([&](uint32_t i, const std::string& n, bool d) { drops->OnLink(i, n, d); });
 
   // The VM sends frames the host is not the destination of: dropped as OTHERHOST on its tap.

@@ -64,7 +64,7 @@ TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
   OvsBridge hosts(Prefix(), 77, "netdev");
   Vswitchd& vs = hosts.vs;
 
-  config::OvsCollector cfg;
+  collectors::OvsCollector::Settings cfg;
   cfg.rundir = vs.rundir();
   // Long enough for an emulated guest's ovs-vswitchd; a hang still costs only this per scrape.
   cfg.timeout = std::chrono::seconds(2);

@@ -27,6 +27,7 @@
 #include "../support/ovs.h"
 #include "app/app.h"
 #include "collectors/exporter_collector.h"
+#include "collectors/registry.h"
 #include "http/server.h"
 
 namespace vnet::testing {
@@ -208,11 +209,11 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
   // Two hosts behind an OVS bridge (userspace datapath), ovs-vswitchd in its own namespace.
   OvsBridge hosts(p + "-", 79, "netdev");
 
-  config::Config cfg;
-  cfg.interface.libvirt_dir = libvirt.path().string();
-  cfg.ovs.rundir = hosts.vs.rundir();
+  config::Config cfg = collectors::ParseConfig("collectors:\n  interface: {libvirt_dir: " + libvirt.path().string() +
+                                                  "}\n  ovs: {rundir: " + hosts.vs.rundir() + "}\n",
+                                              "test.yaml");
   net::SystemLinks links;
-  collectors::ExporterCollector exporter(app::MakeCollectors(cfg, links));
+  collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
   http::Server server("127.0.0.1:0", "/metrics", exporter, [&] { return app::LandingPage(exporter, "/metrics"); });
   PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml");
   ASSERT_TRUE(WaitFor([&] { return prom.Ready(); }, 60s)) << "prometheus did not start";
@@ -312,10 +313,9 @@ TEST(OvsPrometheusTest, UpcallExpressionsReturnData) {
   const std::string root = VNET_SOURCE_DIR;
   OvsBridge hosts(Prefix(), 81, "system");
 
-  config::Config cfg;
-  cfg.ovs.rundir = hosts.vs.rundir();
+  config::Config cfg = collectors::ParseConfig("collectors: {ovs: {rundir: " + hosts.vs.rundir() + "}}\n", "test.yaml");
   net::SystemLinks links;
-  collectors::ExporterCollector exporter(app::MakeCollectors(cfg, links));
+  collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
   for (const auto& c : exporter.collectors()) {
     if (c->Name() != "upcall") continue;
     for (const auto& p : c->Probes()) ASSERT_TRUE(p.attached) << p.probe << ": " << p.error;

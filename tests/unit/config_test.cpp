@@ -1,16 +1,29 @@
+// The whole configuration: the common sections and every registered collector's.
 #include "config/config.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include "../support/fixtures.h"
+#include "collectors/drops_collector.h"
+#include "collectors/interface_collector.h"
+#include "collectors/ovs_collector.h"
+#include "collectors/registry.h"
+#include "collectors/tap_collector.h"
+#include "collectors/upcall_collector.h"
 
 namespace vnet::config {
 namespace {
 
+using Drops = collectors::DropsCollector::Settings;
+using Tap = collectors::TapCollector::Settings;
+using Interface = collectors::InterfaceCollector::Settings;
+using Upcall = collectors::UpcallCollector::Settings;
+using Ovs = collectors::OvsCollector::Settings;
+
 std::string ErrorOf(const std::string& text) {
   try {
-    Parse(text, "test.yaml");
+    collectors::ParseConfig(text, "test.yaml");
   } catch (const Error& e) {
     return e.what();
   }
@@ -18,41 +31,41 @@ std::string ErrorOf(const std::string& text) {
 }
 
 TEST(Config, EmbeddedDefaultIsValidAndMatchesBuiltInValues) {
-  Config c = Parse(std::string(DefaultText()), "default");
-  EXPECT_TRUE(c.drops.enabled);
-  EXPECT_EQ(c.drops.max_entries, 16384u);
+  Config c = collectors::ParseConfig(std::string(DefaultText()), "default");
+  EXPECT_TRUE(c.Get<Drops>().enabled);
+  EXPECT_EQ(c.Get<Drops>().max_entries, 16384u);
   EXPECT_EQ(c.devices.include, std::vector<std::string>{"*"});
   EXPECT_TRUE(c.devices.exclude.empty());
   EXPECT_EQ(c.devices.grace_period, std::chrono::minutes(5));
   EXPECT_EQ(c.btf_path, "");
-  EXPECT_TRUE(c.tap.enabled);
-  EXPECT_EQ(c.tap.max_inflight, 65536u);
-  EXPECT_EQ(c.tap.max_series, 4096u);
-  EXPECT_EQ(c.tap.inflight_timeout, std::chrono::seconds(10));
-  EXPECT_EQ(c.tap.bucket_min, std::chrono::microseconds(1));
-  EXPECT_EQ(c.tap.bucket_max, std::chrono::seconds(4));
+  EXPECT_TRUE(c.Get<Tap>().enabled);
+  EXPECT_EQ(c.Get<Tap>().max_inflight, 65536u);
+  EXPECT_EQ(c.Get<Tap>().max_series, 4096u);
+  EXPECT_EQ(c.Get<Tap>().inflight_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.Get<Tap>().bucket_min, std::chrono::microseconds(1));
+  EXPECT_EQ(c.Get<Tap>().bucket_max, std::chrono::seconds(4));
 }
 
 TEST(Config, TapKeys) {
-  Config c = Parse("collectors:\n  tap:\n    enabled: false\n    max_inflight: 1024\n    max_series: 64\n"
+  Config c = collectors::ParseConfig("collectors:\n  tap:\n    enabled: false\n    max_inflight: 1024\n    max_series: 64\n"
                    "    inflight_timeout: 30s\n    bucket_min: 10us\n    bucket_max: 500ms\n",
                    "t");
-  EXPECT_FALSE(c.tap.enabled);
-  EXPECT_EQ(c.tap.max_inflight, 1024u);
-  EXPECT_EQ(c.tap.max_series, 64u);
-  EXPECT_EQ(c.tap.inflight_timeout, std::chrono::seconds(30));
-  EXPECT_EQ(c.tap.bucket_min, std::chrono::microseconds(10));
-  EXPECT_EQ(c.tap.bucket_max, std::chrono::milliseconds(500));
+  EXPECT_FALSE(c.Get<Tap>().enabled);
+  EXPECT_EQ(c.Get<Tap>().max_inflight, 1024u);
+  EXPECT_EQ(c.Get<Tap>().max_series, 64u);
+  EXPECT_EQ(c.Get<Tap>().inflight_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.Get<Tap>().bucket_min, std::chrono::microseconds(10));
+  EXPECT_EQ(c.Get<Tap>().bucket_max, std::chrono::milliseconds(500));
 }
 
 TEST(Config, EmptyDocumentGivesDefaults) {
-  Config c = Parse("", "empty.yaml");
-  EXPECT_TRUE(c.drops.enabled);
+  Config c = collectors::ParseConfig("", "empty.yaml");
+  EXPECT_TRUE(c.Get<Drops>().enabled);
   EXPECT_EQ(c.devices.grace_period, std::chrono::minutes(5));
 }
 
 TEST(Config, ReadsEveryKey) {
-  Config c = Parse(R"(
+  Config c = collectors::ParseConfig(R"(
 bpf:
   btf_path: /boot/vmlinux.btf
 devices:
@@ -69,12 +82,12 @@ collectors:
   EXPECT_EQ(c.devices.include, (std::vector<std::string>{"vnet*", "tap*"}));
   EXPECT_EQ(c.devices.exclude, std::vector<std::string>{"vnet0"});
   EXPECT_EQ(c.devices.grace_period, std::chrono::seconds(30));
-  EXPECT_FALSE(c.drops.enabled);
-  EXPECT_EQ(c.drops.max_entries, 1024u);
+  EXPECT_FALSE(c.Get<Drops>().enabled);
+  EXPECT_EQ(c.Get<Drops>().max_entries, 1024u);
 }
 
 TEST(Config, DisabledAttachTypes) {
-  EXPECT_EQ(Parse("bpf: {disabled_attach_types: [tp_btf, kprobe]}", "t").disabled_attach_types,
+  EXPECT_EQ(collectors::ParseConfig("bpf: {disabled_attach_types: [tp_btf, kprobe]}", "t").disabled_attach_types,
             (std::vector<std::string>{"tp_btf", "kprobe"}));
   EXPECT_EQ(ErrorOf("bpf:\n  disabled_attach_types: [tp_btf, uprobe]\n"),
             "test.yaml:2: bpf.disabled_attach_types: unknown attach type \"uprobe\" (known: tp_btf, raw_tp, "
@@ -85,13 +98,25 @@ TEST(Config, DisabledAttachTypes) {
 }
 
 TEST(Config, DurationsInHours) {
-  EXPECT_EQ(Parse("devices: {grace_period: 2h}", "t").devices.grace_period, std::chrono::hours(2));
+  EXPECT_EQ(collectors::ParseConfig("devices: {grace_period: 2h}", "t").devices.grace_period, std::chrono::hours(2));
 }
 
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(ErrorOf("collectors:\n  drops:\n    enabled: true\n    max_entrys: 10\n"),
             "test.yaml:4: collectors.drops.max_entrys: unknown key");
   EXPECT_EQ(ErrorOf("colectors: {}\n"), "test.yaml:1: colectors: unknown key");
+  EXPECT_EQ(ErrorOf("collectors:\n  dropz: {}\n"), "test.yaml:2: collectors.dropz: unknown key");
+}
+
+// Every registered collector has its section, parsed or default, and its own keys only.
+TEST(Config, EveryCollectorHasItsSection) {
+  Config c = collectors::ParseConfig("collectors: {ovs: {enabled: false}}", "t");
+  std::vector<std::string> names;
+  for (const auto& [name, section] : c.collectors) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"drops", "interface", "ovs", "tap", "upcall"}));
+  EXPECT_FALSE(c.Get<Ovs>().enabled);
+  EXPECT_TRUE(c.Get<Upcall>().enabled);
+  EXPECT_EQ(ErrorOf("collectors:\n  ovs:\n    max_entries: 64\n"), "test.yaml:3: collectors.ovs.max_entries: unknown key");
 }
 
 TEST(Config, WrongTypes) {
@@ -149,7 +174,7 @@ TEST(Config, InvalidYamlNamesLine) {
 
 std::string LoadError(const std::string& path) {
   try {
-    Load(path);
+    collectors::LoadConfig(path);
   } catch (const Error& e) {
     return e.what();
   }
@@ -177,10 +202,10 @@ TEST(Config, LoadRefusesWhatIsNotARegularFile) {
 TEST(Config, LoadReadsFile) {
   testing::TempDir dir;
   std::string path = dir.Write("c.yaml", "collectors: {drops: {max_entries: 128}}\n");
-  EXPECT_EQ(Load(path).drops.max_entries, 128u);
+  EXPECT_EQ(collectors::LoadConfig(path).Get<Drops>().max_entries, 128u);
   std::string bad = dir.Write("bad.yaml", "bpf:\n  btf: x\n");
   try {
-    Load(bad);
+    collectors::LoadConfig(bad);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), bad + ":2: bpf.btf: unknown key");

@@ -128,9 +128,10 @@ TEST(InterfaceCollector, JoinsTheSourcesPerDevice) {
   MakeSysfs(dir);
   dir.Write("libvirt/web1.xml", kDomstatus);
   config::Config cfg;
-  cfg.interface.libvirt_dir = (dir.path() / "libvirt").string();
-  cfg.interface.ovsdb_socket = (dir.path() / "db.sock").string();  // no ovsdb-server here
-  InterfaceCollector c(cfg, (dir.path() / "net").string());
+  InterfaceCollector::Settings settings;
+  settings.libvirt_dir = (dir.path() / "libvirt").string();
+  settings.ovsdb_socket = (dir.path() / "db.sock").string();  // no ovsdb-server here
+  InterfaceCollector c(cfg, settings, (dir.path() / "net").string());
   std::ostringstream os;
   prometheus::TextSerializer().Serialize(os, c.Collect());
   EXPECT_EQ(os.str(),
@@ -154,9 +155,10 @@ TEST(InterfaceCollector, TapsWithoutAnySourceHaveEmptyIdentity) {
   TempDir dir;
   MakeSysfs(dir);
   config::Config cfg;
-  cfg.interface.libvirt_dir = "/nonexistent";
-  cfg.interface.ovsdb_socket = "/nonexistent.sock";
-  InterfaceCollector c(cfg, (dir.path() / "net").string());
+  InterfaceCollector::Settings settings;
+  settings.libvirt_dir = "/nonexistent";
+  settings.ovsdb_socket = "/nonexistent.sock";
+  InterfaceCollector c(cfg, settings, (dir.path() / "net").string());
   std::ostringstream os;
   prometheus::TextSerializer().Serialize(os, c.Collect());
   EXPECT_NE(os.str().find("vnet_interface_info{device=\"vnet4\",ifindex=\"11\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"\","

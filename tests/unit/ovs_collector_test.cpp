@@ -93,7 +93,7 @@ TEST(OvsParse, CoverageShow) {
 
 TEST(OvsCollector, FailsNamingThePidFileWhenVswitchdIsAbsent) {
   vnet::testing::TempDir dir;
-  config::OvsCollector cfg;
+  collectors::OvsCollector::Settings cfg;
   cfg.rundir = dir.path().string();
   OvsCollector c(cfg);
   try {

@@ -53,7 +53,7 @@ class TapCollectorTest : public ::testing::Test {
     inflight = f.get();
     auto probe = std::make_unique<TapCollector::Probe>();
     probe->tables = {std::move(h), std::move(f), [](uint32_t i) { return uint64_t{i + 1}; }, [this] { return now_ns; }};
-    collector = std::make_unique<TapCollector>(std::move(probe), "", links, cfg);
+    collector = std::make_unique<TapCollector>(std::move(probe), "", links, cfg, settings);
   }
 
   std::string Text() {
@@ -64,6 +64,7 @@ class TapCollectorTest : public ::testing::Test {
 
   FakeLinks links;
   config::Config cfg;
+  TapCollector::Settings settings;
   FakeTable<tap_hist_key, hist>* hists = nullptr;
   FakeTable<uint64_t, tap_inflight>* inflight = nullptr;
   uint64_t now_ns = 100'000'000'000;
@@ -71,8 +72,8 @@ class TapCollectorTest : public ::testing::Test {
 };
 
 TEST_F(TapCollectorTest, HistogramGoldenText) {
-  cfg.tap.bucket_min = std::chrono::microseconds(3);  // rounds up to 4us
-  cfg.tap.bucket_max = std::chrono::microseconds(20);  // rounds up to 32us
+  settings.bucket_min = std::chrono::microseconds(3);  // rounds up to 4us
+  settings.bucket_max = std::chrono::microseconds(20);  // rounds up to 32us
   Make();
   hist h = {};
   h.slots[0] = 1;  // <= 1us

@@ -94,7 +94,7 @@ class UpcallCollectorTest : public ::testing::Test {
 };
 
 TEST_F(UpcallCollectorTest, WaitsForTheModuleThenLoadsOnce) {
-  UpcallCollector c(Loader(), Module(), links, cfg);
+  UpcallCollector c(Loader(), Module(), links, cfg, {});
   EXPECT_EQ(loads, 0);
   for (const auto& p : c.Probes()) {
     EXPECT_FALSE(p.attached);
@@ -112,7 +112,7 @@ TEST_F(UpcallCollectorTest, WaitsForTheModuleThenLoadsOnce) {
 TEST_F(UpcallCollectorTest, AFailedLoadIsRetriedOnlyWhenTheModuleComesBack) {
   module = 1;
   loadable = false;
-  UpcallCollector c(Loader(), Module(), links, cfg);
+  UpcallCollector c(Loader(), Module(), links, cfg, {});
   EXPECT_EQ(loads, 1);
   EXPECT_FALSE(c.Probes()[0].waiting);
   EXPECT_EQ(c.Probes()[0].error, "refused");
@@ -133,7 +133,7 @@ TEST_F(UpcallCollectorTest, AFailedLoadIsRetriedOnlyWhenTheModuleComesBack) {
 // again: the probes of the old instance are dropped, the new instance gets its own.
 TEST_F(UpcallCollectorTest, TheModuleGoesAndComesBack) {
   module = 1;
-  UpcallCollector c(Loader(), Module(), links, cfg);
+  UpcallCollector c(Loader(), Module(), links, cfg, {});
   counts->rows = {{Key(7, 1, 0), {40}}};
   inflight->rows = {{Packet(1), Inflight(now_ns)}};
   EXPECT_NE(Text(c), "");
@@ -158,7 +158,7 @@ TEST_F(UpcallCollectorTest, TheModuleGoesAndComesBack) {
 
 TEST_F(UpcallCollectorTest, Exposition) {
   module = 1;
-  UpcallCollector c(Loader(), Module(), links, cfg);
+  UpcallCollector c(Loader(), Module(), links, cfg, {});
   counts->rows = {{Key(7, 1, 0), {40}}, {Key(7, 1, 11), {5}}, {Key(7, 2, 0), {2}}, {Key(8, 1, 107), {1}}};
   hist h{};
   h.slots[3] = 2;   // <= 8us
