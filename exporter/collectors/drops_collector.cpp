@@ -70,17 +70,13 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
         bpf_map__set_max_entries(s->maps.drops, settings.max_entries);
       },
       error);
-  std::unique_ptr<Probe> probe;
-  if (loaded) {
-    try {
-      drops_bpf* s = loaded->skel();
-      Tables tables{std::make_unique<ebpf::HashTable<drop_key, drop_value>>(s->maps.drops),
-                [s] { return ebpf::ReadPerCpuCounter(s->maps.drop_stats, DROP_STAT_MAP_FULL); }};
-      probe = ebpf::MakeProbe(std::move(loaded), std::move(tables));
-    } catch (const std::exception& e) {  // a map of an unexpected size
-      error = e.what();
-    }
-  }
+  auto probe = ebpf::MakeProbe<Tables>(
+      std::move(loaded),
+      [](drops_bpf* s) {
+        return Tables{std::make_unique<ebpf::HashTable<drop_key, drop_value>>(s->maps.drops),
+                      [s] { return ebpf::ReadPerCpuCounter(s->maps.drop_stats, DROP_STAT_MAP_FULL); }};
+      },
+      error);
   return std::make_unique<DropsCollector>(std::move(probe), error, std::move(reasons),
                                           std::make_unique<kernel::Kallsyms>(), links, cfg);
 }

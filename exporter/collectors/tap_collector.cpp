@@ -82,18 +82,14 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
         bpf_map__set_max_entries(s->maps.tap_hists, settings.max_series);
       },
       error);
-  std::unique_ptr<Probe> probe;
-  if (loaded) {
-    try {
-      tap_bpf* s = loaded->skel();
-      Tables tables{std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists),
-                std::make_unique<ebpf::HashTable<uint64_t, tap_inflight>>(s->maps.tap_inflight),
-                [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); }, ebpf::MonotonicNs};
-      probe = ebpf::MakeProbe(std::move(loaded), std::move(tables));
-    } catch (const std::exception& e) {  // a map of an unexpected size
-      error = e.what();
-    }
-  }
+  auto probe = ebpf::MakeProbe<Tables>(
+      std::move(loaded),
+      [](tap_bpf* s) {
+        return Tables{std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists),
+                      std::make_unique<ebpf::HashTable<uint64_t, tap_inflight>>(s->maps.tap_inflight),
+                      [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); }, ebpf::MonotonicNs};
+      },
+      error);
   return std::make_unique<TapCollector>(std::move(probe), error, links, cfg, settings);
 }
 

@@ -87,13 +87,16 @@ std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& c
           bpf_map__set_max_entries(s->maps.upcall_counts, settings.max_series);
         },
         error);
-    if (!loaded) return nullptr;
-    upcall_bpf* s = loaded->skel();
-    Tables tables{std::make_unique<ebpf::HashTable<upcall_key, upcall_count>>(s->maps.upcall_counts),
-              std::make_unique<ebpf::HashTable<upcall_hist_key, hist>>(s->maps.upcall_hists),
-              std::make_unique<ebpf::HashTable<upcall_packet, upcall_inflight>>(s->maps.upcall_inflight),
-              [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.upcall_stats, i); }, ebpf::MonotonicNs};
-    return ebpf::MakeProbe(std::move(loaded), std::move(tables));
+    return ebpf::MakeProbe<Tables>(
+        std::move(loaded),
+        [](upcall_bpf* s) {
+          return Tables{std::make_unique<ebpf::HashTable<upcall_key, upcall_count>>(s->maps.upcall_counts),
+                        std::make_unique<ebpf::HashTable<upcall_hist_key, hist>>(s->maps.upcall_hists),
+                        std::make_unique<ebpf::HashTable<upcall_packet, upcall_inflight>>(s->maps.upcall_inflight),
+                        [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.upcall_stats, i); },
+                        ebpf::MonotonicNs};
+        },
+        error);
   };
   return std::make_unique<UpcallCollector>(load, ModuleInode, links, cfg, settings);
 }
@@ -109,12 +112,7 @@ void UpcallCollector::FollowModule(bool log) const {
     if (log) log::Log(log::Level::kInfo, "collector upcall: openvswitch module unloaded, probes detached");
     return;
   }
-  try {
-    probe_ = load_(error_);
-  } catch (const std::exception& e) {  // a map of an unexpected size
-    probe_.reset();
-    error_ = e.what();
-  }
+  probe_ = load_(error_);
   if (!log) return;
   if (probe_) {
     log::Log(log::Level::kInfo, "collector upcall: openvswitch module loaded, probes attached (" +

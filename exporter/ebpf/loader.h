@@ -113,13 +113,21 @@ std::unique_ptr<Loaded<Skel>> LoadFirst(const SkelOps<Skel>& ops, const std::str
   return nullptr;
 }
 
-// The probe set of `loaded`, with the collector's views of its maps.
-template <class Tables, class Skel>
-std::unique_ptr<Probe<Tables>> MakeProbe(std::unique_ptr<Loaded<Skel>> loaded, Tables tables) {
+// The probe set of `loaded` (null: none) with the collector's views of its maps, made by
+// `tables(skel)`. Null, with the reason in `error`, when a map is not what the views expect.
+template <class Tables, class Skel, class MakeTables>
+std::unique_ptr<Probe<Tables>> MakeProbe(std::unique_ptr<Loaded<Skel>> loaded, const MakeTables& tables,
+                                         std::string& error) {
+  if (!loaded) return nullptr;
   auto p = std::make_unique<Probe<Tables>>();
+  try {
+    p->tables = tables(loaded->skel());
+  } catch (const std::exception& e) {
+    error = e.what();
+    return nullptr;
+  }
   p->attach_type = loaded->attach_type();
   p->programs = loaded->Programs();
-  p->tables = std::move(tables);
   p->object = std::move(loaded);
   return p;
 }
