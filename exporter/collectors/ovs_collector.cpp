@@ -1,9 +1,12 @@
 #include "collectors/ovs_collector.h"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
-#include <regex>
-#include <sstream>
+#include <optional>
+#include <string_view>
 
 #include "config/reader.h"
 #include "metrics/family.h"
@@ -34,67 +37,137 @@ std::string ReadLine(const std::filesystem::path& p) {
 
 }  // namespace
 
+namespace {
+
+// Line-by-line parsing by hand: replies are ovs-vswitchd's to write, and std::regex recurses per
+// character (a long line overflowed a worker's stack).
+
+std::string_view Trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
+}
+
+// The number at the start of `s` ("0.00%" -> 0), or nullopt.
+std::optional<double> LeadingNumber(std::string_view s) {
+  double v;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
+  if (ec != std::errc() || end == s.data()) return std::nullopt;
+  return v;
+}
+
+bool IsWord(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// "system@ovs-system:" at the start of a line: the datapath's type and name.
+std::optional<std::pair<std::string, std::string>> DatapathHeader(std::string_view line) {
+  if (line.empty() || line.back() != ':' || line.find_first_of(" \t") != std::string_view::npos) return std::nullopt;
+  const auto at = line.find('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  auto type = line.substr(0, at), name = line.substr(at + 1, line.size() - at - 2);
+  if (!IsWord(type) || name.empty()) return std::nullopt;
+  return std::pair{std::string(type), std::string(name)};
+}
+
+// Visits each line of `text`.
+template <class F>
+void Lines(std::string_view text, F&& f) {
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    f(text.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+}
+
+// The number after `(<name> ` in `line`: "(current 12)".
+std::optional<double> Parenthesized(std::string_view line, std::string_view name) {
+  const std::string open = "(" + std::string(name) + " ";
+  const auto at = line.find(open);
+  if (at == std::string_view::npos) return std::nullopt;
+  return LeadingNumber(line.substr(at + open.size()));
+}
+
+}  // namespace
+
 std::map<std::string, OvsDatapath> ParseDpctlShow(const std::string& text) {
   // "netdev@ovs-netdev:", then indented "lookups: hit:5 missed:9 lost:0", "flows: 9",
   // "masks: hit:0 total:0 hit/pkt:0.00", "cache: hit:0 hit-rate:0.00%", ports...
-  static const std::regex header(R"(^(\w+)@(\S+):$)");
-  static const std::regex field(R"(^\s+(lookups|flows|masks|cache):\s*(.*)$)");
-  static const std::regex pair(R"(([\w/-]+):([0-9.]+))");
   std::map<std::string, OvsDatapath> out;
   OvsDatapath* dp = nullptr;
-  std::istringstream in(text);
-  std::smatch m;
-  for (std::string line; std::getline(in, line);) {
-    if (std::regex_match(line, m, header)) {
-      dp = &out[m[2]];
-      dp->type = m[1];
-    } else if (dp && std::regex_match(line, m, field)) {
-      const std::string name = m[1], rest = m[2];
-      if (name == "flows") {
-        dp->values["flows"] = std::stod(rest);
-        continue;
-      }
-      for (std::sregex_iterator i(rest.begin(), rest.end(), pair), end; i != end; ++i) {
-        dp->values[name + "." + (*i)[1].str()] = std::stod((*i)[2]);
-      }
+  Lines(text, [&](std::string_view line) {
+    if (auto h = DatapathHeader(line)) {
+      dp = &out[h->second];
+      dp->type = h->first;
+      return;
     }
-  }
+    if (!dp || line.empty() || (line[0] != ' ' && line[0] != '\t')) return;
+    line = Trim(line);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) return;
+    const std::string name(line.substr(0, colon));
+    if (name != "lookups" && name != "flows" && name != "masks" && name != "cache") return;
+    std::string_view rest = Trim(line.substr(colon + 1));
+    if (name == "flows") {
+      if (auto v = LeadingNumber(rest)) dp->values["flows"] = *v;
+      return;
+    }
+    // "key:value" tokens separated by spaces.
+    while (!rest.empty()) {
+      const auto space = rest.find(' ');
+      const std::string_view token = rest.substr(0, space);
+      rest = space == std::string_view::npos ? std::string_view{} : Trim(rest.substr(space));
+      const auto sep = token.find(':');
+      if (sep == std::string_view::npos || sep == 0) continue;
+      if (auto v = LeadingNumber(token.substr(sep + 1))) dp->values[name + "." + std::string(token.substr(0, sep))] = *v;
+    }
+  });
   return out;
 }
 
 void ParseUpcallShow(const std::string& text, std::map<std::string, OvsDatapath>& into) {
   // "system@ovs-system:", "  flows         : (current 0) (avg 0) (max 0) (limit 200000)",
   // "  dump duration : 1ms", then one "  <id>: (keys N)" line per revalidator.
-  static const std::regex header(R"(^(\w+)@(\S+):$)");
-  static const std::regex flows(R"(^\s+flows\s*:\s*\(current (\d+)\) \(avg (\d+)\) \(max (\d+)\) \(limit (\d+)\))");
-  static const std::regex dump(R"(^\s+dump duration\s*:\s*(\d+)ms)");
   OvsDatapath* dp = nullptr;
-  std::istringstream in(text);
-  std::smatch m;
-  for (std::string line; std::getline(in, line);) {
-    if (std::regex_match(line, m, header)) {
-      dp = &into[m[2]];
-      dp->type = m[1];
-    } else if (dp && std::regex_search(line, m, flows)) {
-      dp->values["upcall.current"] = std::stod(m[1]);
-      dp->values["upcall.avg"] = std::stod(m[2]);
-      dp->values["upcall.max"] = std::stod(m[3]);
-      dp->values["upcall.limit"] = std::stod(m[4]);
-    } else if (dp && std::regex_search(line, m, dump)) {
-      dp->values["upcall.dump_duration"] = std::stod(m[1]) / 1000;
+  Lines(text, [&](std::string_view line) {
+    if (auto h = DatapathHeader(line)) {
+      dp = &into[h->second];
+      dp->type = h->first;
+      return;
     }
-  }
+    if (!dp) return;
+    line = Trim(line);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) return;
+    const std::string_view name = Trim(line.substr(0, colon)), rest = Trim(line.substr(colon + 1));
+    if (name == "flows") {
+      const auto current = Parenthesized(rest, "current"), avg = Parenthesized(rest, "avg"),
+                 max = Parenthesized(rest, "max"), limit = Parenthesized(rest, "limit");
+      if (!current || !avg || !max || !limit) return;
+      dp->values["upcall.current"] = *current;
+      dp->values["upcall.avg"] = *avg;
+      dp->values["upcall.max"] = *max;
+      dp->values["upcall.limit"] = *limit;
+    } else if (name == "dump duration" && rest.ends_with("ms")) {
+      if (auto v = LeadingNumber(rest)) dp->values["upcall.dump_duration"] = *v / 1000;
+    }
+  });
 }
 
 std::map<std::string, double> ParseCoverageShow(const std::string& text) {
   // "netlink_overflow    0.0/sec     0.000/sec        0.0003/sec   total: 12"
-  static const std::regex event(R"(^(\w+)\s+.*total: (\d+)\s*$)");
   std::map<std::string, double> out;
-  std::istringstream in(text);
-  std::smatch m;
-  for (std::string line; std::getline(in, line);) {
-    if (std::regex_match(line, m, event)) out[m[1]] = std::stod(m[2]);
-  }
+  Lines(text, [&](std::string_view line) {
+    const auto space = line.find(' ');
+    const auto total = line.rfind("total: ");
+    if (space == std::string_view::npos || total == std::string_view::npos || total < space) return;
+    const std::string_view event = line.substr(0, space), count = Trim(line.substr(total + 7));
+    if (!IsWord(event) || count.empty() || !std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return;
+    }
+    if (auto v = LeadingNumber(count)) out[std::string(event)] = *v;
+  });
   return out;
 }
 

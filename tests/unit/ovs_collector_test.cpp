@@ -52,6 +52,26 @@ drop_action_of_pipeline    0.0/sec     0.000/sec        0.0006/sec   total: 2
 112 events never hit
 )";
 
+// Replies are ovs-vswitchd's to write: a long or strange line is no value, never a crash (a
+// 250-character line overflowed a scrape thread's stack in std::regex).
+TEST(OvsParse, LongAndMalformedLinesAreSkipped) {
+  const std::string huge(1 << 20, 'x');
+  auto dps = ParseDpctlShow("system@ovs-system:\n  flows: " + huge + "\n  lookups: hit:1 " + huge +
+                            " missed:2 lost::3 :4 lost\n  masks: hit:" + huge + "\n" + huge + " @x:\n");
+  ASSERT_EQ(dps.size(), 1u);
+  EXPECT_EQ(dps.at("ovs-system").values, (std::map<std::string, double>{{"lookups.hit", 1}, {"lookups.missed", 2}}));
+
+  std::map<std::string, OvsDatapath> up;
+  ParseUpcallShow("system@ovs-system:\n  flows : (current " + huge + ") (avg 1) (max 2) (limit 3)\n  dump duration : " +
+                      huge + "ms\n",
+                  up);
+  EXPECT_TRUE(up.at("ovs-system").values.empty());
+
+  auto coverage = ParseCoverageShow("netlink_overflow " + huge + " total: 12\n" + huge + "- total: 3\nbad-name x total: 4\n"
+                                    "upcall_flow_limit_hit x total: 5x\n");
+  EXPECT_EQ(coverage, (std::map<std::string, double>{{"netlink_overflow", 12}}));
+}
+
 TEST(OvsParse, DpctlShow) {
   auto dps = ParseDpctlShow(kDpctlShow);
   ASSERT_EQ(dps.size(), 2u);
