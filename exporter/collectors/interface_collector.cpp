@@ -1,9 +1,9 @@
 #include "collectors/interface_collector.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "config/reader.h"
+#include "io/file.h"
 #include "log/log.h"
 #include "metrics/family.h"
 #include "net/jsonrpc.h"
@@ -14,13 +14,6 @@ namespace {
 const std::string kName = "interface";
 constexpr unsigned kIffTap = 0x0002;  // tun_flags bit of a tap (linux/if_tun.h IFF_TAP)
 
-std::string ReadLine(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
 const std::string& First(const std::string& a, const std::string& b) { return a.empty() ? b : a; }
 
 }  // namespace
@@ -30,13 +23,13 @@ std::map<std::string, Link> ReadLinks(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     Link l;
-    l.ifindex = ReadLine(e.path() / "ifindex");
-    l.mac = ReadLine(e.path() / "address");
+    l.ifindex = io::ReadFirstLine(e.path() / "ifindex");
+    l.mac = io::ReadFirstLine(e.path() / "address");
     std::error_code lec;
     auto master = std::filesystem::read_symlink(e.path() / "master", lec);
     if (!lec) l.master = master.filename();
-    std::string flags = ReadLine(e.path() / "tun_flags");
-    l.tap = !flags.empty() && (std::stoul(flags, nullptr, 16) & kIffTap) && ReadLine(e.path() / "type") == "1";
+    std::string flags = io::ReadFirstLine(e.path() / "tun_flags");
+    l.tap = !flags.empty() && (std::strtoul(flags.c_str(), nullptr, 16) & kIffTap) && io::ReadFirstLine(e.path() / "type") == "1";
     for (const auto& q : std::filesystem::directory_iterator(e.path() / "queues", lec)) {
       if (q.path().filename().string().rfind("tx-", 0) == 0) l.queues++;
     }

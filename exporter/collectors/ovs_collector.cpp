@@ -4,11 +4,11 @@
 #include <cctype>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <string_view>
 
 #include "config/reader.h"
+#include "io/file.h"
 #include "metrics/family.h"
 #include "net/jsonrpc.h"
 
@@ -27,13 +27,6 @@ const std::vector<std::pair<std::string, std::string>> kCoverage = {
     {"netlink_overflow", "vnet_ovs_netlink_overflows_total"},
 };
 const std::string kDropAction = "drop_action_";
-
-std::string ReadLine(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
 
 }  // namespace
 
@@ -193,8 +186,12 @@ std::vector<prometheus::MetricFamily> OvsCollector::Collect() const {
   using prometheus::MetricType;
   // The pid file is read at every scrape: a restarted ovs-vswitchd has a new pid and socket.
   const std::string pidfile = cfg_.rundir + "/ovs-vswitchd.pid";
-  const std::string pid = ReadLine(pidfile);
+  const std::string pid = io::ReadFirstLine(pidfile);
   if (pid.empty()) throw std::runtime_error(pidfile + ": no ovs-vswitchd pid (not running?)");
+  // It names the socket: digits only, or a path could be made of it.
+  if (pid.size() > 10 || pid.find_first_not_of("0123456789") != std::string::npos) {
+    throw std::runtime_error(pidfile + ": not a pid");
+  }
   const std::string socket = cfg_.rundir + "/ovs-vswitchd." + pid + ".ctl";
   auto call = [&](const std::string& method) {
     auto result = net::JsonRpcCall(socket, method, nlohmann::json::array(), cfg_.timeout);
@@ -272,7 +269,7 @@ std::vector<prometheus::MetricFamily> OvsCollector::Collect() const {
   int handlers = 0, revalidators = 0;
   std::error_code ec;
   for (const auto& t : std::filesystem::directory_iterator(proc_ + "/" + pid + "/task", ec)) {
-    const std::string comm = ReadLine(t.path() / "comm");
+    const std::string comm = io::ReadFirstLine(t.path() / "comm");
     handlers += comm.rfind("handler", 0) == 0;
     revalidators += comm.rfind("revalidator", 0) == 0;
   }

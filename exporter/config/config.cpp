@@ -1,18 +1,15 @@
 #include "config/config.h"
 
-#include "config/reader.h"
-
-#include <fcntl.h>
 #include <fnmatch.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
+
+#include "config/reader.h"
+#include "io/file.h"
 
 namespace vnet::config {
 namespace {
@@ -82,30 +79,11 @@ Config Parse(const std::string& text, const std::string& file, const std::vector
 }
 
 Config Load(const std::string& path, const std::vector<SectionType>& sections) {
-  // A regular file only (not a directory, FIFO or device), opened without blocking, read to a bound.
-  constexpr std::size_t kMaxSize = 1 << 20;
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open the configuration file: " + strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    throw Error(path + ": the configuration file is not a regular file");
+  try {
+    return Parse(io::ReadFile(path, 1 << 20), path, sections);
+  } catch (const io::FileError& e) {
+    throw Error(e.what());
   }
-  std::string text(kMaxSize + 1, '\0');
-  std::size_t len = 0;
-  for (ssize_t n; len < text.size() && (n = read(fd, &text[len], text.size() - len)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      throw Error(path + ": cannot read the configuration file: " + strerror(err));
-    }
-    len += n;
-  }
-  close(fd);
-  if (len > kMaxSize) throw Error(path + ": the configuration file is larger than 1 MiB");
-  text.resize(len);
-  return Parse(text, path, sections);
 }
 
 }  // namespace vnet::config

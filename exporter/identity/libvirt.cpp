@@ -4,11 +4,16 @@
 #include <tinyxml2.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <stdexcept>
+
+#include "io/file.h"
+#include "log/log.h"
 
 namespace vnet::identity {
 namespace {
+
+// Live domain XML is tens of kilobytes; a larger file is not libvirt's.
+constexpr std::size_t kMaxFileSize = 1 << 20;
 
 std::string Attr(const tinyxml2::XMLElement* e, const char* child, const char* attr) {
   const tinyxml2::XMLElement* c = e ? e->FirstChildElement(child) : nullptr;
@@ -27,10 +32,12 @@ std::string Text(const tinyxml2::XMLElement* e, const char* child) {
 std::map<std::string, VmInterface> ParseDomainXml(const std::string& xml) {
   std::map<std::string, VmInterface> out;
   tinyxml2::XMLDocument doc;
-  if (doc.Parse(xml.c_str(), xml.size()) != tinyxml2::XML_SUCCESS) return out;
+  if (doc.Parse(xml.c_str(), xml.size()) != tinyxml2::XML_SUCCESS) {
+    throw std::runtime_error(std::string("not XML: ") + doc.ErrorStr());
+  }
   const tinyxml2::XMLElement* domain = doc.RootElement();
   if (domain && std::string(domain->Name()) == "domstatus") domain = domain->FirstChildElement("domain");
-  if (!domain || std::string(domain->Name()) != "domain") return out;
+  if (!domain || std::string(domain->Name()) != "domain") throw std::runtime_error("not a libvirt domain");
   const std::string name = Text(domain, "name"), uuid = Text(domain, "uuid");
   const tinyxml2::XMLElement* devices = domain->FirstChildElement("devices");
   for (auto* i = devices ? devices->FirstChildElement("interface") : nullptr; i; i = i->NextSiblingElement("interface")) {
@@ -59,10 +66,16 @@ bool Libvirt::Read(std::map<std::string, VmInterface>& out) {
       seen[path] = std::move(old->second);
       continue;
     }
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    seen[path] = File{st.st_mtime, static_cast<long>(st.st_size), ParseDomainXml(ss.str())};
+    File f{st.st_mtime, static_cast<long>(st.st_size), {}};
+    try {
+      f.interfaces = ParseDomainXml(io::ReadFile(path, kMaxFileSize));
+    } catch (const io::FileError& e) {
+      // Once per version of the file: it is kept (without interfaces) until it changes.
+      log::Log(log::Level::kWarn, std::string("libvirt domain file skipped: ") + e.what());
+    } catch (const std::exception& e) {
+      log::Log(log::Level::kWarn, "libvirt domain file skipped: " + path + ": " + e.what());
+    }
+    seen[path] = std::move(f);
   }
   files_ = std::move(seen);  // files of domains that stopped are gone from here too
   for (const auto& [path, f] : files_) {

@@ -36,7 +36,8 @@ class Libvirt {
   std::map<std::string, File> files_;
 };
 
-// Parses one domain XML (live status <domstatus><domain> or plain <domain>). Exposed for tests.
+// Parses one domain XML (live status <domstatus><domain> or plain <domain>); throws when it is
+// not one. Exposed for tests.
 std::map<std::string, VmInterface> ParseDomainXml(const std::string& xml);
 
 }  // namespace vnet::identity

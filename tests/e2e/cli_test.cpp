@@ -58,13 +58,13 @@ TEST(CliTest, ConfigCheckRejectsBrokenConfigsNamingFileLineAndKey) {
   }
   Result missing = Exporter("--config.check --config.file=/nonexistent.yaml");
   EXPECT_EQ(missing.code, 1);
-  EXPECT_NE(missing.output.find("/nonexistent.yaml: cannot open the configuration file: No such file or directory"),
+  EXPECT_NE(missing.output.find("configuration: /nonexistent.yaml: cannot open: No such file or directory"),
             std::string::npos)
       << missing.output;
   // A directory once ran on the defaults.
   Result directory = Exporter("--config.check --config.file=" + dir.path().string());
   EXPECT_EQ(directory.code, 1);
-  EXPECT_NE(directory.output.find(dir.path().string() + ": the configuration file is not a regular file"),
+  EXPECT_NE(directory.output.find("configuration: " + dir.path().string() + ": not a regular file"),
             std::string::npos)
       << directory.output;
 }

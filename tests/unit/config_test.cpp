@@ -183,20 +183,20 @@ std::string LoadError(const std::string& path) {
 
 TEST(Config, LoadNamesUnreadableFile) {
   EXPECT_EQ(LoadError("/nonexistent/vnet.yaml"),
-            "/nonexistent/vnet.yaml: cannot open the configuration file: No such file or directory");
+            "/nonexistent/vnet.yaml: cannot open: No such file or directory");
 }
 
 // What is not a regular file is refused without reading: a directory would give the defaults,
 // a FIFO would block for ever, /dev/zero would fill memory.
 TEST(Config, LoadRefusesWhatIsNotARegularFile) {
   testing::TempDir dir;
-  EXPECT_EQ(LoadError(dir.path().string()), dir.path().string() + ": the configuration file is not a regular file");
+  EXPECT_EQ(LoadError(dir.path().string()), dir.path().string() + ": not a regular file");
   std::string fifo = (dir.path() / "fifo").string();
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  EXPECT_EQ(LoadError(fifo), fifo + ": the configuration file is not a regular file");
-  EXPECT_EQ(LoadError("/dev/zero"), "/dev/zero: the configuration file is not a regular file");
+  EXPECT_EQ(LoadError(fifo), fifo + ": not a regular file");
+  EXPECT_EQ(LoadError("/dev/zero"), "/dev/zero: not a regular file");
   std::string big = dir.Write("big.yaml", "# " + std::string(1 << 20, 'x') + "\n");
-  EXPECT_EQ(LoadError(big), big + ": the configuration file is larger than 1 MiB");
+  EXPECT_EQ(LoadError(big), big + ": larger than 1048576 bytes");
 }
 
 TEST(Config, LoadReadsFile) {

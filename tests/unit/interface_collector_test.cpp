@@ -2,6 +2,7 @@
 #include "collectors/interface_collector.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <prometheus/text_serializer.h>
 
 #include <filesystem>
@@ -55,7 +56,8 @@ TEST(Libvirt, ParsesLiveDomainXml) {
   EXPECT_EQ(a.bridge, "br-int");
   EXPECT_EQ(a.iface_id, "0c7d0f7e-2b4a-4d7e-8f0e-111111111111");
   EXPECT_EQ(ifs.at("vnet4").iface_id, "");
-  EXPECT_TRUE(identity::ParseDomainXml("<domain><name>x").empty());
+  EXPECT_THROW(identity::ParseDomainXml("<domain><name>x"), std::runtime_error);
+  EXPECT_THROW(identity::ParseDomainXml("<network/>"), std::runtime_error);
 }
 
 TEST(Libvirt, FollowsDomainsStartingAndStopping) {
@@ -76,6 +78,27 @@ TEST(Libvirt, FollowsDomainsStartingAndStopping) {
   EXPECT_TRUE(lv.Read(out));
   EXPECT_EQ(out.at("vnet3").vm_name, "db1");
   EXPECT_FALSE(identity::Libvirt("/nonexistent").Read(out));
+}
+
+// Files a local user or a broken libvirtd could put in the run directory: each is skipped
+// without blocking or filling memory, and the other domains are still read.
+TEST(Libvirt, SkipsWhatIsNotADomainFile) {
+  TempDir dir;
+  dir.Write("web1.xml", kDomstatus);
+  std::filesystem::create_symlink("/dev/zero", dir.path() / "zero.xml");
+  ASSERT_EQ(mkfifo((dir.path() / "fifo.xml").c_str(), 0600), 0);
+  dir.Write("huge.xml", "<domain>" + std::string(2 << 20, ' ') + "</domain>");
+  dir.Write("broken.xml", "<domain><name>x");
+  identity::Libvirt lv(dir.path().string());
+  std::map<std::string, identity::VmInterface> out;
+  EXPECT_TRUE(lv.Read(out));
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_EQ(out.at("vnet3").vm_name, "web1");
+  // The FIFO removed: nothing stays blocked, the next read is the same.
+  std::filesystem::remove(dir.path() / "fifo.xml");
+  out.clear();
+  EXPECT_TRUE(lv.Read(out));
+  EXPECT_EQ(out.size(), 2u);
 }
 
 TEST(Ovsdb, ParsesInterfacePortAndBridgeRows) {

@@ -3,8 +3,10 @@
 #include "collectors/ovs_collector.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <prometheus/metric_family.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "../support/fixtures.h"
@@ -130,6 +132,33 @@ TEST(OvsCollector, FailsNamingThePidFileWhenVswitchdIsAbsent) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("ovs-vswitchd.999999.ctl"), std::string::npos) << e.what();
   }
+}
+
+std::string ErrorOf(const OvsCollector& c) {
+  try {
+    c.Collect();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// What a local user could put in place of the pid file: refused at once, no read blocks (a
+// FIFO hung every scrape) or fills memory (/dev/zero), and no path is made of its content.
+TEST(OvsCollector, RefusesAPidFileThatIsNotOne) {
+  vnet::testing::TempDir dir;
+  OvsCollector::Settings cfg;
+  cfg.rundir = dir.path().string();
+  OvsCollector c(cfg);
+  const std::string pidfile = dir.path().string() + "/ovs-vswitchd.pid";
+  std::filesystem::create_symlink("/dev/zero", pidfile);
+  EXPECT_EQ(ErrorOf(c), pidfile + ": no ovs-vswitchd pid (not running?)");
+  std::filesystem::remove(pidfile);
+  ASSERT_EQ(mkfifo(pidfile.c_str(), 0600), 0);
+  EXPECT_EQ(ErrorOf(c), pidfile + ": no ovs-vswitchd pid (not running?)");
+  std::filesystem::remove(pidfile);
+  std::ofstream(pidfile) << "../../../tmp/x\n";
+  EXPECT_EQ(ErrorOf(c), pidfile + ": not a pid");
 }
 
 }  // namespace
