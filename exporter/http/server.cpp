@@ -3,6 +3,7 @@
 #include <civetweb.h>
 #include <prometheus/text_serializer.h>
 
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -22,11 +23,35 @@ std::string CivetPorts(const std::string& listen) {
   return colon == 0 ? port : listen;
 }
 
+const char* StatusText(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    default: return "Internal Server Error";
+  }
+}
+
+// A HEAD request gets the headers of the GET answer and no body.
 void Reply(struct mg_connection* conn, int status, const char* type, const std::string& body) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-            status, status == 200 ? "OK" : "Internal Server Error", type, body.size());
-  mg_write(conn, body.data(), body.size());
+  const bool head = std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
+  mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+            status, StatusText(status), type, body.size(), status == 405 ? "Allow: GET, HEAD\r\n" : "");
+  if (!head) mg_write(conn, body.data(), body.size());
+}
+
+// Only GET and HEAD of exactly `path`: civetweb's handler patterns also match longer paths.
+bool Refused(struct mg_connection* conn, const std::string& path) {
+  const auto* info = mg_get_request_info(conn);
+  if (path != info->local_uri) {
+    Reply(conn, 404, "text/plain; charset=utf-8", "not found\n");
+    return true;
+  }
+  if (std::strcmp(info->request_method, "GET") != 0 && std::strcmp(info->request_method, "HEAD") != 0) {
+    Reply(conn, 405, "text/plain; charset=utf-8", "only GET and HEAD\n");
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -57,6 +82,7 @@ uint16_t Server::port() const {
 
 int Server::HandleMetrics(struct mg_connection* conn, void* self) {
   auto* s = static_cast<Server*>(self);
+  if (Refused(conn, s->telemetry_path_)) return 200;
   try {
     std::ostringstream os;
     prometheus::TextSerializer().Serialize(os, s->metrics_.Collect());
@@ -69,6 +95,7 @@ int Server::HandleMetrics(struct mg_connection* conn, void* self) {
 
 int Server::HandleLanding(struct mg_connection* conn, void* self) {
   auto* s = static_cast<Server*>(self);
+  if (Refused(conn, "/")) return 200;
   Reply(conn, 200, "text/html; charset=utf-8", s->landing_page_());
   return 200;
 }

@@ -62,6 +62,31 @@ TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
   EXPECT_EQ(HttpGet(server.port(), "/nope").status, 404);
 }
 
+// Only GET and HEAD of the exact paths; HEAD without a body.
+TEST(HttpTest, MethodsAndPaths) {
+  collectors::ExporterCollector exporter({});
+  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string("landing"); });
+  HttpResponse get = HttpGet(server.port(), "/metrics");
+  EXPECT_EQ(get.status, 200);
+  HttpResponse head = HttpRequest(server.port(), "HEAD", "/metrics");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_NE(head.headers.find("Content-Length: " + std::to_string(get.body.size())), std::string::npos) << head.headers;
+  for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
+    HttpResponse r = HttpRequest(server.port(), method, "/metrics");
+    EXPECT_EQ(r.status, 405) << method;
+    EXPECT_NE(r.headers.find("Allow: GET, HEAD"), std::string::npos) << method;
+    EXPECT_EQ(r.body.find("vnet_exporter"), std::string::npos) << method;
+  }
+  for (const char* path : {"/metricsX", "/metrics/foo", "/metrics/", "/x/metrics"}) {
+    HttpResponse r = HttpGet(server.port(), path);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_EQ(r.body.find("vnet_exporter"), std::string::npos) << path;
+  }
+  EXPECT_EQ(HttpGet(server.port(), "/").body, "landing");
+  EXPECT_EQ(HttpRequest(server.port(), "POST", "/").status, 405);
+}
+
 TEST(HttpTest, BadListenAddressIsRefused) {
   collectors::ExporterCollector exporter({});
   EXPECT_THROW(http::Server("127.0.0.1", "/metrics", exporter, [] { return ""; }), std::invalid_argument);

@@ -1,4 +1,4 @@
-// A minimal HTTP GET over loopback for tests. HTTP/1.0, so that no server answers in chunks.
+// A minimal HTTP client over loopback for tests. HTTP/1.0, so that no server answers in chunks.
 #pragma once
 
 #include <arpa/inet.h>
@@ -16,7 +16,7 @@ struct HttpResponse {
   std::string body;
 };
 
-inline HttpResponse HttpGet(uint16_t port, const std::string& path) {
+inline HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -26,7 +26,7 @@ inline HttpResponse HttpGet(uint16_t port, const std::string& path) {
     close(s);
     throw std::runtime_error("connect 127.0.0.1:" + std::to_string(port));
   }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
   (void)!write(s, req.data(), req.size());
   std::string raw;
   char buf[65536];
@@ -40,5 +40,7 @@ inline HttpResponse HttpGet(uint16_t port, const std::string& path) {
   r.body = raw.substr(end + 4);
   return r;
 }
+
+inline HttpResponse HttpGet(uint16_t port, const std::string& path) { return HttpRequest(port, "GET", path); }
 
 }  // namespace vnet::testing
