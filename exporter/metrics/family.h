@@ -19,9 +19,14 @@ inline prometheus::MetricFamily Family(std::string name, std::string help, prome
   return f;
 }
 
+// `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD. Label values come from
+// device, VM and OVS names that others choose; one invalid byte makes Prometheus reject the
+// whole scrape.
+std::string ValidUtf8(const std::string& s);
+
 inline prometheus::ClientMetric& Add(prometheus::MetricFamily& f, const Labels& labels) {
   prometheus::ClientMetric& m = f.metric.emplace_back();
-  for (const auto& [k, v] : labels) m.label.push_back({k, v});
+  for (const auto& [k, v] : labels) m.label.push_back({k, ValidUtf8(v)});
   return m;
 }
 

@@ -26,16 +26,26 @@ TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
   // One known drop so that vnet_drops_total has samples.
   Netns ns(Prefix() + "-http");
   SendUdp(ns, "127.0.0.1", 9, 3);
+  // And drops on a device whose name is not UTF-8 (anyone may name devices in a namespace of
+  // their own): one such label used to make Prometheus reject the whole scrape.
+  const std::string bad_name = "t\xFF";
+  Tap tap(&ns, bad_name);  // never read: its ring fills
+  ns.Sh("ip link set " + bad_name + " txqueuelen 2 up && ip addr add 198.51.100.1/24 dev " + bad_name +
+        " && ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:02 dev " + bad_name + " nud permanent");
+  SendUdp(ns, "198.51.100.2", 9, 2 + 4);
 
   // Kernels before 5.17 give no reason.
   bool has_reason = kernel::DropReasons("/sys/kernel/btf/vmlinux", "/sys/kernel/btf").tracepoint_has_reason();
   std::string drops = "vnet_drops_total{device=\"lo\",netns=\"" + ns.name() + "\",reason=\"" +
                       (has_reason ? "NO_SOCKET" : "NOT_SPECIFIED") +
                       "\",location=\"__udp4_lib_rcv\",protocol=\"udp\"} 3\n";
+  const std::string full_ring = "vnet_drops_total{device=\"t\xEF\xBF\xBD\",netns=\"" + ns.name() + "\",reason=\"" +
+                                (has_reason ? "FULL_RING" : "NOT_SPECIFIED") +
+                                "\",location=\"tun_net_xmit\",protocol=\"udp\"} 4\n";
   HttpResponse metrics;
   ASSERT_TRUE(WaitFor([&] {
     metrics = HttpGet(server.port(), "/metrics");
-    return metrics.body.find(drops) != std::string::npos;
+    return metrics.body.find(drops) != std::string::npos && metrics.body.find(full_ring) != std::string::npos;
   })) << metrics.body;
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.headers.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << metrics.headers;
