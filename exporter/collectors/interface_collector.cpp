@@ -81,7 +81,7 @@ std::vector<prometheus::MetricFamily> InterfaceCollector::Collect() const {
   try {
     ovs = ovsdb_.Read();
     ovsdb_error_.reset();
-  } catch (const net::JsonRpcError& e) {
+  } catch (const std::exception& e) {  // unreachable, or a reply not as expected: only its labels go
     ovsdb_up = false;
     if (ovsdb_error_ != e.what()) log::Log(log::Level::kInfo, std::string("interface: no OVSDB identity: ") + e.what());
     ovsdb_error_ = e.what();

@@ -125,6 +125,28 @@ TEST(Ovsdb, ParsesInterfacePortAndBridgeRows) {
   EXPECT_EQ(ifs.at("br-int").bridge, "br-int");
 }
 
+// Values of other types than OVSDB's are absent; the rest of the reply is still read (a wrong
+// type used to make every vnet_interface_info series vanish).
+TEST(Ovsdb, ValuesOfTheWrongTypeAreAbsent) {
+  auto result = nlohmann::json::parse(R"([
+    {"rows": [
+      {"_uuid": ["uuid", 7], "name": "vnet3", "external_ids": ["map", [["iface-id", 1], ["vm-uuid", "u"]]]},
+      {"_uuid": ["uuid", "i2"], "name": 5},
+      {"_uuid": ["set", "x"], "name": "vnet5", "external_ids": ["map", "x"]},
+      "not a row",
+      {"_uuid": ["uuid", "i4"], "name": "vnet4"}]},
+    {"rows": {"a": 1}},
+    "not an op"
+  ])");
+  auto ifs = identity::ParseOvsdbTables(result);
+  ASSERT_EQ(ifs.size(), 3u);
+  EXPECT_EQ(ifs.at("vnet3").iface_id, "");
+  EXPECT_EQ(ifs.at("vnet3").vm_uuid, "u");
+  EXPECT_EQ(ifs.at("vnet4").bridge, "");
+  EXPECT_TRUE(ifs.count("vnet5"));
+  EXPECT_TRUE(identity::ParseOvsdbTables(nlohmann::json::parse(R"([1, 2, 3])")).empty());
+}
+
 // A /sys/class/net with a tap on a Linux bridge, a tap on OVS, and a plain NIC.
 void MakeSysfs(const TempDir& dir) {
   int ifindex = 10;
