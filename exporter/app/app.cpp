@@ -3,9 +3,13 @@
 #include <bpf/libbpf.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdarg>
+#include <cstdlib>
+#include <future>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "app/options.h"
 #include "collectors/registry.h"
@@ -100,18 +104,48 @@ int Main(int argc, char** argv) {
   }
   if (!opts.btf_path.empty()) cfg.btf_path = opts.btf_path;
 
+  // Signals go to a thread of their own, started before any other so that every thread blocks
+  // them: SIGTERM and SIGINT end the exporter at any moment (during start-up at once: nothing is
+  // served yet, and the kernel frees what was loaded); SIGHUP must never kill it.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // Static: the thread outlives Main's frame when Main returns on an error.
+  static std::promise<int> stop;
+  static std::atomic<bool> serving = false;
+  std::thread([sigs] {
+    for (;;) {
+      int sig = 0;
+      sigwait(&sigs, &sig);
+      if (sig == SIGHUP) {
+        Log(Level::kInfo, "SIGHUP ignored: configuration reload is not supported yet");
+        continue;
+      }
+      if (!serving) {
+        Log(Level::kInfo, std::string("shutting down on ") + strsignal(sig) + " during start-up");
+        std::_Exit(0);
+      }
+      stop.set_value(sig);
+      return;
+    }
+  }).detach();
+
+  // An address that cannot be served on is said before anything is attached.
+  if (!opts.config_check) {
+    if (std::string why = http::CheckListenAddress(opts.listen_address); !why.empty()) {
+      Log(Level::kError, why);
+      return 1;
+    }
+  }
+
   // The one thing no collector can do without; anything short of it is reported per probe.
   if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr) != 1) {
     Log(Level::kError, "cannot load BPF programs: run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
     return 1;
   }
-
-  // Signals are waited for by the main thread; block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
@@ -141,8 +175,8 @@ int Main(int argc, char** argv) {
     http::Server server(opts.listen_address, opts.telemetry_path, exporter,
                         [&] { return LandingPage(exporter, opts.telemetry_path); });
     Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    serving = true;
+    const int sig = stop.get_future().get();
     Log(Level::kInfo, std::string("shutting down on ") + strsignal(sig));
   } catch (const std::exception& e) {
     Log(Level::kError, e.what());

@@ -1,8 +1,12 @@
 #include "http/server.h"
 
 #include <civetweb.h>
+#include <netdb.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -55,6 +59,37 @@ bool Refused(struct mg_connection* conn, const std::string& path) {
 }
 
 }  // namespace
+
+std::string CheckListenAddress(const std::string& listen_address) {
+  try {
+    CivetPorts(listen_address);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  const auto colon = listen_address.rfind(':');
+  std::string host = listen_address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = host.empty() ? AF_INET : AF_UNSPEC;  // civetweb serves a bare port on IPv4
+  addrinfo* res = nullptr;
+  if (int err = getaddrinfo(host.empty() ? nullptr : host.c_str(), listen_address.c_str() + colon + 1, &hints, &res)) {
+    return "cannot listen on " + listen_address + ": " + gai_strerror(err);
+  }
+  std::string why;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as civetweb does
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) why = "cannot listen on " + listen_address + ": " + std::strerror(errno);
+    close(fd);
+    if (!why.empty()) break;
+  }
+  freeaddrinfo(res);
+  return why;
+}
 
 Server::Server(const std::string& listen_address, std::string telemetry_path, const prometheus::Collectable& metrics,
                std::function<std::string()> landing_page)

@@ -12,6 +12,10 @@ struct mg_connection;
 
 namespace vnet::http {
 
+// "" when `listen_address` can be listened on now, else why not ("127.0.0.1:9748: Address already
+// in use"): checked before anything is attached, so the reason comes first and fast.
+std::string CheckListenAddress(const std::string& listen_address);
+
 class Server {
  public:
   // `listen_address` is host:port as for Prometheus exporters (":9748", "127.0.0.1:0",

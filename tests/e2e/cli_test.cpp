@@ -1,10 +1,17 @@
 // The vnet_exporter binary as an operator runs it: flags, --config.check, exit codes.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "../support/fixtures.h"
+#include "../support/http.h"
 #include "../support/netns.h"
 
 namespace vnet::testing {
@@ -109,6 +116,108 @@ TEST(CliTest, UnreadableBtfIsReportedAsNotAttached) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("skb:kfree_skb not attached: /nonexistent.btf: cannot read kernel BTF"), std::string::npos)
       << r.output;
+}
+
+
+// The exporter running in the background, its stdout and stderr read as they come.
+class Running {
+ public:
+  explicit Running(const std::string& args) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      dup2(fds[1], 2);
+      execl("/bin/sh", "sh", "-c", ("exec " + std::string(VNET_EXPORTER_BIN) + " " + args).c_str(), nullptr);
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fds[0];
+  }
+  ~Running() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(out_);
+  }
+  // Reads output until it holds `text` (true) or the exporter closed it (false).
+  bool WaitForOutput(const std::string& text) {
+    char buf[4096];
+    while (output_.find(text) == std::string::npos) {
+      ssize_t n = read(out_, buf, sizeof(buf));
+      if (n <= 0) return false;
+      output_.append(buf, n);
+    }
+    return true;
+  }
+  void Signal(int sig) { kill(pid_, sig); }
+  // Waits for the exit; its code, -1 when killed by a signal.
+  int Wait() {
+    WaitForOutput("\x01");  // everything until it closes its output
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string output_;
+};
+
+// SIGHUP never kills (reload comes with the deployment work); SIGTERM ends it.
+TEST(CliTest, SighupIsLoggedAndSigtermEnds) {
+  TempDir dir;
+  std::string cfg = dir.Write("none.yaml", "collectors: {drops: {enabled: false}, tap: {enabled: false}, "
+                                           "upcall: {enabled: false}, ovs: {enabled: false}, interface: {enabled: false}}\n");
+  Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
+  ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
+  ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
+  const auto at = e.output().find(" (port ") + 7;
+  const uint16_t port = std::stoi(e.output().substr(at));
+  e.Signal(SIGHUP);
+  ASSERT_TRUE(e.WaitForOutput("SIGHUP ignored")) << e.output();
+  EXPECT_EQ(HttpGet(port, "/metrics").status, 200);
+  e.Signal(SIGTERM);
+  EXPECT_EQ(e.Wait(), 0) << e.output();
+  EXPECT_NE(e.output().find("shutting down on Terminated"), std::string::npos) << e.output();
+}
+
+// Start-up with maps of millions of entries takes seconds: SIGTERM is not held until it ends.
+TEST(CliTest, SigtermDuringStartUpEndsAtOnce) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
+  TempDir dir;
+  std::string cfg = dir.Write("big.yaml", "collectors:\n  drops: {max_entries: 4194304}\n  tap: {max_inflight: 4194304}\n"
+                                          "  upcall: {enabled: false}\n  ovs: {enabled: false}\n");
+  Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the map allocations
+  e.Signal(SIGTERM);
+  EXPECT_EQ(e.Wait(), 0) << e.output();
+  EXPECT_NE(e.output().find("shutting down on Terminated during start-up"), std::string::npos) << e.output();
+  EXPECT_EQ(e.output().find("listening on"), std::string::npos) << e.output();
+}
+
+// A port in use is said first, before any probe is attached.
+TEST(CliTest, AnAddressInUseIsReportedBeforeAttaching) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  listen(s, 1);
+  socklen_t len = sizeof(addr);
+  getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string listen = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  Result r = Exporter("--web.listen-address=" + listen);
+  close(s);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("cannot listen on " + listen + ": Address already in use"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("attached"), std::string::npos) << r.output;
+  EXPECT_EQ(Exporter("--web.listen-address=127.0.0.1:99999").code, 1);
 }
 
 }  // namespace
