@@ -191,7 +191,7 @@ TEST(CliTest, SighupIsLoggedAndSigtermEnds) {
 TEST(CliTest, SigtermDuringStartUpEndsAtOnce) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
   TempDir dir;
-  std::string cfg = dir.Write("big.yaml", "collectors:\n  drops: {max_entries: 4194304}\n  tap: {max_inflight: 4194304}\n"
+  std::string cfg = dir.Write("big.yaml", "collectors:\n  drops: {max_entries: 2097152}\n  tap: {max_inflight: 2097152}\n"
                                           "  upcall: {enabled: false}\n  ovs: {enabled: false}\n");
   Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the map allocations
