@@ -197,6 +197,8 @@ TEST_F(UpcallCollectorTest, Exposition) {
   EXPECT_EQ(maps[1].map, "upcall_inflight");
   EXPECT_EQ(maps[1].entries, 1u);
   EXPECT_EQ(maps[1].evictions, 1u);
+  EXPECT_EQ(maps[2].map, "upcall_hists");
+  EXPECT_EQ(maps[2].entries, 1u);  // was always 0
 }
 
 }  // namespace
