@@ -18,7 +18,8 @@ ExporterCollector::ExporterCollector(std::vector<std::unique_ptr<Collector>> col
     : collectors_(std::move(collectors)), bpf_stats_sysctl_(std::move(bpf_stats_sysctl)) {}
 
 std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
-  std::lock_guard lock(mu_);
+  // Scrapes run side by side: each collector guards its own state, so a slow source delays
+  // only the scrapes that wait for it, not every scrape behind them.
   std::vector<prometheus::MetricFamily> out;
 
   auto duration = metrics::Family("vnet_exporter_collector_scrape_duration_seconds",
@@ -31,10 +32,12 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
     try {
       auto families = c->Collect();
       out.insert(out.end(), std::make_move_iterator(families.begin()), std::make_move_iterator(families.end()));
+      std::lock_guard lock(mu_);
       if (errors_.erase(c->Name())) log::Log(log::Level::kInfo, "collector " + c->Name() + ": recovered");
     } catch (const std::exception& e) {
       ok = false;
       // Once per distinct error, not at every scrape of a daemon that stays away.
+      std::lock_guard lock(mu_);
       auto& last = errors_[c->Name()];
       if (last != e.what()) log::Log(log::Level::kError, "collector " + c->Name() + ": " + e.what());
       last = e.what();

@@ -24,7 +24,7 @@ class ExporterCollector : public prometheus::Collectable {
  private:
   std::vector<std::unique_ptr<Collector>> collectors_;
   std::string bpf_stats_sysctl_;
-  mutable std::mutex mu_;  // one scrape at a time: collectors keep per-scrape state
+  mutable std::mutex mu_;                              // guards errors_ (scrapes run concurrently)
   mutable std::map<std::string, std::string> errors_;  // collector -> its last scrape's error
 };
 
