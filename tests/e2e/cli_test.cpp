@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <thread>
+#include <fstream>
 
 #include "../support/fixtures.h"
 #include "../support/http.h"
@@ -153,6 +153,14 @@ class Running {
     return true;
   }
   void Signal(int sig) { kill(pid_, sig); }
+  // True once the exporter's main thread blocks `sig` (it then waits for it on a thread of its own).
+  bool Blocks(int sig) const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1)) & 1;
+    }
+    return false;
+  }
   // Waits for the exit; its code, -1 when killed by a signal.
   int Wait() {
     WaitForOutput("\x01");  // everything until it closes its output
@@ -194,7 +202,8 @@ TEST(CliTest, SigtermDuringStartUpEndsAtOnce) {
   std::string cfg = dir.Write("big.yaml", "collectors:\n  drops: {max_entries: 2097152}\n  tap: {max_inflight: 2097152}\n"
                                           "  upcall: {enabled: false}\n  ovs: {enabled: false}\n");
   Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the map allocations
+  // Before that the default action ends it too, with no word: wait until the signals are its own.
+  ASSERT_TRUE(WaitFor([&] { return e.Blocks(SIGTERM); }));
   e.Signal(SIGTERM);
   EXPECT_EQ(e.Wait(), 0) << e.output();
   EXPECT_NE(e.output().find("shutting down on Terminated during start-up"), std::string::npos) << e.output();
