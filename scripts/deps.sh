@@ -7,7 +7,7 @@ VNET_BUILD=${VNET_BUILD:-$VNET_ROOT/build}
 
 VNET_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libgtest-dev libtinyxml2-dev nlohmann-json3-dev
+  prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libtinyxml2-dev nlohmann-json3-dev
   iproute2 nftables procps prometheus openvswitch-switch
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd debian-archive-keyring
 )

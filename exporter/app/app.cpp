@@ -2,12 +2,16 @@
 
 #include <bpf/libbpf.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdlib>
+#include <chrono>
 #include <future>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -133,10 +137,20 @@ int Main(int argc, char** argv) {
     }
   }).detach();
 
-  // An address that cannot be served on is said before anything is attached.
+  // The HTTP gate may hold up to 1024 waiting connections beside the maps' and files'
+  // descriptors; the usual soft limit (1024) would refuse them early.
+  if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536) {
+    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 65536);
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+
+  // The address is bound before anything is attached: one that cannot be served on is said first.
+  std::optional<http::Listener> listener;
   if (!opts.config_check) {
-    if (std::string why = http::CheckListenAddress(opts.listen_address); !why.empty()) {
-      Log(Level::kError, why);
+    try {
+      listener.emplace(opts.listen_address);
+    } catch (const std::exception& e) {
+      Log(Level::kError, e.what());
       return 1;
     }
   }
@@ -172,12 +186,17 @@ int Main(int argc, char** argv) {
     net::LinkWatcher watcher([&](uint32_t ifindex, const std::string& name, bool deleted) {
       for (const auto& c : exporter.collectors()) c->OnLink(ifindex, name, deleted);
     });
-    http::Server server(opts.listen_address, opts.telemetry_path, exporter,
+    http::Server server(std::move(*listener), opts.telemetry_path, exporter,
                         [&] { return LandingPage(exporter, opts.telemetry_path); });
     Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
     serving = true;
     const int sig = stop.get_future().get();
     Log(Level::kInfo, std::string("shutting down on ") + strsignal(sig));
+    // Scrapes in progress get a few seconds to finish: Prometheus keeps what it already has.
+    if (!server.Stop(std::chrono::seconds(5))) {
+      Log(Level::kWarn, "a scrape was still running 5 s after the signal: exiting without it");
+      std::_Exit(0);
+    }
   } catch (const std::exception& e) {
     Log(Level::kError, e.what());
     return 1;

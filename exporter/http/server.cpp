@@ -1,11 +1,16 @@
 #include "http/server.h"
 
-#include <civetweb.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <prometheus/text_serializer.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -14,125 +19,327 @@
 namespace vnet::http {
 namespace {
 
-// civetweb wants "port", "ip:port" or "[ip6]:port"; Prometheus style ":port" means all addresses.
-std::string CivetPorts(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 == listen.size()) {
-    throw std::invalid_argument("--web.listen-address: expected host:port, got \"" + listen + "\"");
-  }
-  std::string port = listen.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoul(port) > 65535) {
-    throw std::invalid_argument("--web.listen-address: invalid port in \"" + listen + "\"");
-  }
-  return colon == 0 ? port : listen;
-}
-
 const char* StatusText(int status) {
   switch (status) {
     case 200: return "OK";
+    case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     default: return "Internal Server Error";
   }
 }
 
-// A HEAD request gets the headers of the GET answer and no body.
-void Reply(struct mg_connection* conn, int status, const char* type, const std::string& body) {
-  const bool head = std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
-  mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-            status, StatusText(status), type, body.size(), status == 405 ? "Allow: GET, HEAD\r\n" : "");
-  if (!head) mg_write(conn, body.data(), body.size());
+std::string Head(int status, const char* type, size_t length, const char* extra = "") {
+  return "HTTP/1.1 " + std::to_string(status) + " " + StatusText(status) + "\r\nContent-Type: " + type +
+         "\r\nContent-Length: " + std::to_string(length) + "\r\n" + extra + "Connection: close\r\n\r\n";
 }
 
-// Only GET and HEAD of exactly `path`: civetweb's handler patterns also match longer paths.
-bool Refused(struct mg_connection* conn, const std::string& path) {
-  const auto* info = mg_get_request_info(conn);
-  if (path != info->local_uri) {
-    Reply(conn, 404, "text/plain; charset=utf-8", "not found\n");
-    return true;
+// Short answers the gate gives without a worker: one non-blocking send, whatever fits.
+std::string Refusal(int status) {
+  std::string body = std::string(StatusText(status)) + "\n";
+  return Head(status, "text/plain; charset=utf-8", body.size()) + body;
+}
+
+// Sends all of `data` unless the client takes longer than `deadline` in all.
+bool SendAll(int fd, std::string_view data, std::chrono::steady_clock::time_point deadline) {
+  while (!data.empty()) {
+    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) return false;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLOUT, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0 && errno != EINTR) return false;
   }
-  if (std::strcmp(info->request_method, "GET") != 0 && std::strcmp(info->request_method, "HEAD") != 0) {
-    Reply(conn, 405, "text/plain; charset=utf-8", "only GET and HEAD\n");
-    return true;
+  return true;
+}
+
+std::string ClientAddress(const sockaddr_storage& addr) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (addr.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(addr).sin_addr, buf, sizeof(buf));
+  } else if (addr.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr, buf, sizeof(buf));
   }
-  return false;
+  return buf;
 }
 
 }  // namespace
 
-std::string CheckListenAddress(const std::string& listen_address) {
-  try {
-    CivetPorts(listen_address);
-  } catch (const std::invalid_argument& e) {
-    return e.what();
+Listener::Listener(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) {
+    throw std::invalid_argument("--web.listen-address: expected host:port, got \"" + address + "\"");
   }
-  const auto colon = listen_address.rfind(':');
-  std::string host = listen_address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoul(port) > 65535) {
+    throw std::invalid_argument("--web.listen-address: invalid port in \"" + address + "\"");
+  }
+  std::string host = address.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_family = host.empty() ? AF_INET : AF_UNSPEC;  // civetweb serves a bare port on IPv4
+  hints.ai_family = host.empty() ? AF_INET : AF_UNSPEC;  // a bare port means every IPv4 address
   addrinfo* res = nullptr;
-  if (int err = getaddrinfo(host.empty() ? nullptr : host.c_str(), listen_address.c_str() + colon + 1, &hints, &res)) {
-    return "cannot listen on " + listen_address + ": " + gai_strerror(err);
+  if (int err = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res)) {
+    throw std::runtime_error("cannot listen on " + address + ": " + gai_strerror(err));
   }
-  std::string why;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
+  std::string why = "cannot listen on " + address + ": no address";
+  for (addrinfo* a = res; a && fd_ < 0; a = a->ai_next) {
+    fd_ = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd_ < 0) continue;
     const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as civetweb does
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) why = "cannot listen on " + listen_address + ": " + std::strerror(errno);
-    close(fd);
-    if (!why.empty()) break;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // a restart must not wait for TIME_WAIT
+    if (bind(fd_, a->ai_addr, a->ai_addrlen) != 0) {
+      why = "cannot listen on " + address + ": " + std::strerror(errno);
+      close(fd_);
+      fd_ = -1;
+    }
   }
   freeaddrinfo(res);
-  return why;
+  if (fd_ < 0) throw std::runtime_error(why);
 }
 
-Server::Server(const std::string& listen_address, std::string telemetry_path, const prometheus::Collectable& metrics,
-               std::function<std::string()> landing_page)
-    : telemetry_path_(std::move(telemetry_path)), metrics_(metrics), landing_page_(std::move(landing_page)) {
-  std::string ports = CivetPorts(listen_address);
-  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "4", nullptr};
-  mg_init_library(0);
-  struct mg_callbacks callbacks = {};
-  ctx_ = mg_start(&callbacks, nullptr, options);
-  if (!ctx_) throw std::runtime_error("cannot listen on " + listen_address);
-  mg_set_request_handler(ctx_, telemetry_path_.c_str(), HandleMetrics, this);
-  mg_set_request_handler(ctx_, "/$", HandleLanding, this);
+Listener::~Listener() { Close(); }
+
+void Listener::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+Listener::Listener(Listener&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+Server::Server(Listener listener, std::string telemetry_path, const prometheus::Collectable& metrics,
+               std::function<std::string()> landing_page, Limits limits)
+    : listener_(std::move(listener)),
+      telemetry_path_(std::move(telemetry_path)),
+      metrics_(metrics),
+      landing_page_(std::move(landing_page)),
+      limits_(limits) {
+  if (listen(listener_.fd(), SOMAXCONN) != 0) throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  stop_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  spare_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (epoll_ < 0 || stop_ < 0 || spare_ < 0) throw std::runtime_error(std::string("http: ") + std::strerror(errno));
+  for (int fd : {listener_.fd(), stop_}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  gate_ = std::thread([this] { Gate(); });
+  for (int i = 0; i < limits_.workers; ++i) workers_.emplace_back([this] { Work(); });
 }
 
 Server::~Server() {
-  mg_stop(ctx_);
-  mg_exit_library();
+  Stop(limits_.write_timeout);
+  for (auto& w : workers_) w.join();
+  for (int fd : {epoll_, stop_, spare_}) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 uint16_t Server::port() const {
-  struct mg_server_port ports[4];
-  int n = mg_get_server_ports(ctx_, 4, ports);
-  return n > 0 ? static_cast<uint16_t>(ports[0].port) : 0;
+  if (listener_.fd() < 0) return 0;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(listener_.fd(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(addr).sin6_port
+                                          : reinterpret_cast<sockaddr_in&>(addr).sin_port);
 }
 
-int Server::HandleMetrics(struct mg_connection* conn, void* self) {
-  auto* s = static_cast<Server*>(self);
-  if (Refused(conn, s->telemetry_path_)) return 200;
-  try {
-    std::ostringstream os;
-    prometheus::TextSerializer().Serialize(os, s->metrics_.Collect());
-    Reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", os.str());
-  } catch (const std::exception& e) {
-    Reply(conn, 500, "text/plain; charset=utf-8", std::string("scrape failed: ") + e.what() + "\n");
+bool Server::Stop(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return true;
+    stopping_ = true;
   }
-  return 200;
+  const uint64_t one = 1;
+  (void)!write(stop_, &one, sizeof(one));
+  gate_.join();
+  listener_.Close();
+  work_.notify_all();
+  std::unique_lock lock(mu_);
+  return idle_.wait_for(lock, grace, [this] { return queue_.empty() && busy_ == 0; });
 }
 
-int Server::HandleLanding(struct mg_connection* conn, void* self) {
-  auto* s = static_cast<Server*>(self);
-  if (Refused(conn, "/")) return 200;
-  Reply(conn, 200, "text/html; charset=utf-8", s->landing_page_());
-  return 200;
+void Server::Gate() {
+  epoll_event events[64];
+  for (;;) {
+    int timeout = -1;
+    const auto now = Clock::now();
+    for (const auto& [fd, w] : waiting_) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(w.deadline - now).count();
+      timeout = timeout < 0 ? std::max<int>(0, left) : std::min<int>(timeout, std::max<int>(0, left));
+    }
+    const int n = epoll_wait(epoll_, events, 64, timeout);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == stop_) {
+        while (!waiting_.empty()) Drop(waiting_.begin()->first, 0);
+        return;
+      }
+      if (fd == listener_.fd()) {
+        Accept();
+      } else if (waiting_.count(fd)) {
+        Read(fd);
+      }
+    }
+    std::vector<int> late;
+    for (const auto& [fd, w] : waiting_) {
+      if (w.deadline <= Clock::now()) late.push_back(fd);
+    }
+    for (int fd : late) Drop(fd, 408);
+  }
+}
+
+void Server::Accept() {
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int fd = accept4(listener_.fd(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && !waiting_.empty()) {
+        MakeRoom("");  // a waiting connection makes way for the newest
+        continue;
+      }
+      if (errno == EMFILE || errno == ENFILE) {
+        // Nothing of ours to close: refuse this one so that the listening socket stops firing.
+        close(spare_);
+        close(accept4(listener_.fd(), nullptr, nullptr, SOCK_CLOEXEC));
+        spare_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      }
+      return;  // EAGAIN: all accepted
+    }
+    std::string client = ClientAddress(addr);
+    if (by_client_[client].size() >= limits_.max_waiting_per_client) MakeRoom(client);
+    if (waiting_.size() >= limits_.max_waiting) MakeRoom("");
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+    by_client_[client].push_back(fd);
+    waiting_[fd] = Waiting{std::move(client), Clock::now() + limits_.request_timeout, {}};
+  }
+}
+
+// Closes the oldest waiting connection of `client`, or of the client holding the most when "".
+void Server::MakeRoom(const std::string& client) {
+  auto it = by_client_.find(client);
+  if (client.empty()) {
+    it = std::max_element(by_client_.begin(), by_client_.end(),
+                          [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+  }
+  if (it != by_client_.end() && !it->second.empty()) Drop(it->second.front(), 503);
+}
+
+void Server::Read(int fd) {
+  Waiting& w = waiting_.at(fd);
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) return Drop(fd, 0);  // gone before asking
+    const size_t from = w.head.size() < 3 ? 0 : w.head.size() - 3;
+    w.head.append(buf, n);
+    const auto end = w.head.find("\r\n\r\n", from);
+    if (end == std::string::npos) {
+      if (w.head.size() > limits_.max_request_bytes) return Drop(fd, 431);
+      continue;
+    }
+    if (end > limits_.max_request_bytes) return Drop(fd, 431);
+    auto request = ParseRequest(std::string_view(w.head).substr(0, end));
+    if (!request) return Drop(fd, 400);
+    Forget(fd);
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= limits_.max_queued) {
+      const std::string busy = Refusal(503);
+      (void)!send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
+      close(fd);
+      return;
+    }
+    queue_.push_back(Job{fd, std::move(*request)});
+    work_.notify_one();
+    return;
+  }
+}
+
+void Server::Forget(int fd) {
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  auto it = waiting_.find(fd);
+  auto& fds = by_client_[it->second.client];
+  fds.erase(std::find(fds.begin(), fds.end(), fd));
+  if (fds.empty()) by_client_.erase(it->second.client);
+  waiting_.erase(it);
+}
+
+void Server::Drop(int fd, int status) {
+  Forget(fd);
+  if (status) {
+    const std::string refusal = Refusal(status);
+    (void)!send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL);
+  }
+  close(fd);
+}
+
+void Server::Work() {
+  for (;;) {
+    std::unique_lock lock(mu_);
+    work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left to answer
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    lock.unlock();
+    Answer(job.fd, job.request);
+    close(job.fd);
+    lock.lock();
+    --busy_;
+    if (queue_.empty() && busy_ == 0) idle_.notify_all();
+  }
+}
+
+void Server::Answer(int fd, const Request& request) {
+  const auto deadline = Clock::now() + limits_.write_timeout;
+  const bool metrics = request.path == telemetry_path_;
+  if (!metrics && request.path != "/") {
+    SendAll(fd, Refusal(404), deadline);
+    return;
+  }
+  const bool head = request.method == "HEAD";
+  if (!head && request.method != "GET") {
+    const std::string body = "only GET and HEAD\n";
+    SendAll(fd, Head(405, "text/plain; charset=utf-8", body.size(), "Allow: GET, HEAD\r\n") + body, deadline);
+    return;
+  }
+  int status = 200;
+  const char* type = "text/html; charset=utf-8";
+  std::string body;
+  try {
+    if (metrics) {
+      std::ostringstream os;
+      prometheus::TextSerializer().Serialize(os, metrics_.Collect());
+      body = os.str();
+      type = "text/plain; version=0.0.4; charset=utf-8";
+    } else {
+      body = landing_page_();
+    }
+  } catch (const std::exception& e) {
+    status = 500;
+    type = "text/plain; charset=utf-8";
+    body = std::string("scrape failed: ") + e.what() + "\n";
+  }
+  if (SendAll(fd, Head(status, type, body.size()), deadline) && !head) SendAll(fd, body, deadline);
 }
 
 }  // namespace vnet::http

@@ -2,8 +2,14 @@
 // exposition checked by promtool.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
+#include <tuple>
 
 #include "../support/http.h"
 #include "../support/netns.h"
@@ -97,10 +103,145 @@ TEST(HttpTest, MethodsAndPaths) {
   EXPECT_EQ(HttpRequest(server.port(), "POST", "/").status, 405);
 }
 
+// A connection to the server on 127.0.0.1 that has sent `sent` and nothing more.
+int Connect(uint16_t port, const std::string& sent = "") {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) throw std::runtime_error("connect");
+  if (!sent.empty()) {
+    EXPECT_EQ(send(s, sent.data(), sent.size(), MSG_NOSIGNAL), static_cast<ssize_t>(sent.size()));
+  }
+  return s;
+}
+
+// True when the server has closed `s` (after answering or not); never blocks.
+bool ClosedByServer(int s) {
+  pollfd p{s, POLLIN | POLLRDHUP, 0};
+  return poll(&p, 1, 0) == 1;
+}
+
+// What the server answers on `s`, up to its close (or 10 s).
+std::string Answer(int s) {
+  timeval timeout{10, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string raw;
+  char buf[4096];
+  for (ssize_t n; (n = read(s, buf, sizeof(buf))) > 0;) raw.append(buf, n);
+  return raw;
+}
+
+// Idle clients (connected, never asking) and slowloris clients (a header line now and then, never
+// the end of the head) from the scraper's own address: scrapes are answered while they are all
+// still there, and one address holds at most 64 waiting connections (the oldest go first).
+TEST(HttpTest, IdleAndSlowClientsDoNotDelayScrapes) {
+  collectors::ExporterCollector exporter({});
+  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string("landing"); });
+  std::vector<int> idle;
+  for (int i = 0; i < 20; ++i) idle.push_back(Connect(server.port()));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(HttpGet(server.port(), "/metrics").status, 200);
+  for (int s : idle) EXPECT_FALSE(ClosedByServer(s)) << "the scrape waited for idle clients to time out";
+
+  std::vector<int> slow;
+  for (int i = 0; i < 300; ++i) slow.push_back(Connect(server.port(), "GET /metrics HTTP/1.1\r\n"));
+  std::atomic<bool> done = false;
+  std::thread drip([&] {
+    while (!done) {
+      for (int s : slow) (void)!send(s, "X-a: b\r\n", 8, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(HttpGet(server.port(), "/metrics").status, 200) << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  done = true;
+  drip.join();
+  // 20 idle and 300 slow from 127.0.0.1, at most 64 waiting: the 256 oldest were told 503 and
+  // closed (the idle ones first), and the first scrape made room by closing one more.
+  for (int s : idle) EXPECT_TRUE(ClosedByServer(s));
+  int closed = 0;
+  for (int s : slow) closed += ClosedByServer(s);
+  EXPECT_EQ(closed, 300 - 64 + 1);
+  EXPECT_NE(Answer(slow.front()).find("HTTP/1.1 503 "), std::string::npos);
+  EXPECT_FALSE(ClosedByServer(slow.back()));
+  for (int s : idle) close(s);
+  for (int s : slow) close(s);
+}
+
+TEST(HttpTest, AHeadThatNeverEndsTimesOut) {
+  collectors::ExporterCollector exporter({});
+  http::Limits limits;
+  limits.request_timeout = std::chrono::milliseconds(300);
+  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string(); }, limits);
+  int s = Connect(server.port(), "GET /metrics HTTP/1.1\r\nX-a: b\r\n");
+  EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 408 ");
+  close(s);
+}
+
+TEST(HttpTest, MalformedAndOversizedRequestsAreRefused) {
+  collectors::ExporterCollector exporter({});
+  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string(); });
+  for (const std::string request :
+       {"GARBAGE\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n", "GET /metrics HTTP/2.0\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost\r\n\r\n", "GET /metrics HTTP/1.1\r\n folded: x\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nX: a\x01b\r\n\r\n", "GET /met rics HTTP/1.1\r\n\r\n", "\r\n\r\n"}) {
+    int s = Connect(server.port(), request);
+    EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 400 ") << request;
+    close(s);
+  }
+  int s = Connect(server.port(), "GET /metrics HTTP/1.1\r\nX: " + std::string(9000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 431 ");
+  close(s);
+  // Headers of any case, a query: still the telemetry path.
+  s = Connect(server.port(), "GET /metrics?x=1 HTTP/1.1\r\nhOsT: a\r\nAccept:  */*  \r\n\r\n");
+  EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 200 ");
+  close(s);
+}
+
+// A scrape that is being answered when the exporter is told to stop is answered in full.
+TEST(HttpTest, StopLetsAScrapeInProgressFinish) {
+  struct Slow : prometheus::Collectable {
+    std::atomic<bool> entered = false;
+    std::chrono::milliseconds delay;
+    explicit Slow(std::chrono::milliseconds d) : delay(d) {}
+    std::vector<prometheus::MetricFamily> Collect() const override {
+      const_cast<std::atomic<bool>&>(entered) = true;
+      std::this_thread::sleep_for(delay);
+      prometheus::MetricFamily f{"slow_done", "", prometheus::MetricType::Gauge, {}};
+      f.metric.emplace_back().gauge.value = 1;
+      return {f};
+    }
+  };
+  for (auto [delay, grace, finished] : {std::tuple{400, 5000, true}, std::tuple{1500, 100, false}}) {
+    Slow slow{std::chrono::milliseconds(delay)};
+    http::Server server("127.0.0.1:0", "/metrics", slow, [] { return std::string(); });
+    const uint16_t port = server.port();
+    HttpResponse r;
+    std::thread scrape([&] { r = HttpGet(port, "/metrics"); });
+    ASSERT_TRUE(WaitFor([&] { return slow.entered.load(); }));
+    EXPECT_EQ(server.Stop(std::chrono::milliseconds(grace)), finished) << delay;
+    EXPECT_THROW(HttpGet(port, "/metrics"), std::runtime_error) << "still accepting after Stop";
+    scrape.join();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "# TYPE slow_done gauge\nslow_done 1\n");
+  }
+}
+
 TEST(HttpTest, BadListenAddressIsRefused) {
   collectors::ExporterCollector exporter({});
   EXPECT_THROW(http::Server("127.0.0.1", "/metrics", exporter, [] { return ""; }), std::invalid_argument);
   EXPECT_THROW(http::Server(":99999", "/metrics", exporter, [] { return ""; }), std::invalid_argument);
+  http::Server first("127.0.0.1:0", "/metrics", exporter, [] { return ""; });
+  const std::string taken = "127.0.0.1:" + std::to_string(first.port());
+  try {
+    http::Listener second(taken);
+    ADD_FAILURE() << "bound twice";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "cannot listen on " + taken + ": Address already in use");
+  }
 }
 
 }  // namespace

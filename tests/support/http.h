@@ -26,12 +26,17 @@ inline HttpResponse HttpRequest(uint16_t port, const std::string& method, const 
     close(s);
     throw std::runtime_error("connect 127.0.0.1:" + std::to_string(port));
   }
+  // A server that does not answer fails the test instead of hanging it.
+  timeval timeout{30, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
   (void)!write(s, req.data(), req.size());
   std::string raw;
   char buf[65536];
-  for (ssize_t n; (n = read(s, buf, sizeof(buf))) > 0;) raw.append(buf, n);
+  ssize_t n;
+  while ((n = read(s, buf, sizeof(buf))) > 0) raw.append(buf, n);
   close(s);
+  if (n < 0) throw std::runtime_error("no answer from 127.0.0.1:" + std::to_string(port) + " within 30 s");
   HttpResponse r;
   auto end = raw.find("\r\n\r\n");
   if (raw.compare(0, 7, "HTTP/1.") != 0 || end == std::string::npos) throw std::runtime_error("bad response: " + raw);
