@@ -186,7 +186,8 @@ int Main(int argc, char** argv) {
     net::LinkWatcher watcher([&](uint32_t ifindex, const std::string& name, bool deleted) {
       for (const auto& c : exporter.collectors()) c->OnLink(ifindex, name, deleted);
     });
-    http::Server server(std::move(*listener), opts.telemetry_path, exporter,
+    http::Server server(std::move(*listener), opts.telemetry_path,
+                        [&](std::chrono::milliseconds budget) { return exporter.Collect(budget); },
                         [&] { return LandingPage(exporter, opts.telemetry_path); });
     Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
     serving = true;

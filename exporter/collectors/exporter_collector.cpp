@@ -3,8 +3,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf_version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "log/log.h"
 #include "metrics/family.h"
@@ -17,34 +19,92 @@ using prometheus::MetricType;
 ExporterCollector::ExporterCollector(std::vector<std::unique_ptr<Collector>> collectors, std::string bpf_stats_sysctl)
     : collectors_(std::move(collectors)), bpf_stats_sysctl_(std::move(bpf_stats_sysctl)) {}
 
-std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
-  // Scrapes run side by side: each collector guards its own state, so a slow source delays
-  // only the scrapes that wait for it, not every scrape behind them.
-  std::vector<prometheus::MetricFamily> out;
+ExporterCollector::~ExporterCollector() {
+  std::unique_lock lock(mu_);
+  finished_.wait(lock, [this] { return running_ == 0; });
+}
 
+// Once per distinct error, not at every scrape of a daemon that stays away.
+void ExporterCollector::Record(const std::string& collector, const std::string& error) const {
+  std::lock_guard lock(mu_);
+  if (error.empty()) {
+    if (errors_.erase(collector)) log::Log(log::Level::kInfo, "collector " + collector + ": recovered");
+    return;
+  }
+  auto& last = errors_[collector];
+  if (last != error) log::Log(log::Level::kError, "collector " + collector + ": " + error);
+  last = error;
+}
+
+std::vector<prometheus::MetricFamily> ExporterCollector::Collect(std::chrono::milliseconds budget) const {
+  // Collectors run side by side, each in a thread of its own: a scrape takes as long as its
+  // slowest source, not their sum, and never longer than `budget`. Each collector guards its
+  // own state, so concurrent scrapes wait only for the sources they share.
+  struct Outcome {
+    bool done = false;
+    std::vector<prometheus::MetricFamily> families;
+    std::string error;
+    double seconds = 0;
+  };
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Outcome> outcomes;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->outcomes.resize(collectors_.size());
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < collectors_.size(); ++i) {
+    {
+      std::lock_guard lock(mu_);
+      ++running_;
+    }
+    std::thread([this, shared, i, start] {
+      Outcome o;
+      try {
+        o.families = collectors_[i]->Collect();
+      } catch (const std::exception& e) {
+        o.error = e.what();
+      }
+      o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      o.done = true;
+      {
+        std::lock_guard lock(shared->mu);
+        shared->outcomes[i] = std::move(o);
+      }
+      shared->cv.notify_all();
+      std::lock_guard lock(mu_);
+      if (--running_ == 0) finished_.notify_all();
+    }).detach();
+  }
+  std::vector<Outcome> outcomes;
+  {
+    std::unique_lock lock(shared->mu);
+    shared->cv.wait_until(lock, start + budget, [&] {
+      return std::all_of(shared->outcomes.begin(), shared->outcomes.end(), [](const Outcome& o) { return o.done; });
+    });
+    outcomes = std::move(shared->outcomes);  // what finishes later is not this scrape's
+    shared->outcomes.assign(collectors_.size(), {});
+  }
+
+  std::vector<prometheus::MetricFamily> out;
   auto duration = metrics::Family("vnet_exporter_collector_scrape_duration_seconds",
                                   "Time a collector took to read its maps and build its metrics.", MetricType::Gauge);
   auto success = metrics::Family("vnet_exporter_collector_success",
                                  "1 when the collector's last scrape succeeded.", MetricType::Gauge);
-  for (const auto& c : collectors_) {
-    auto start = std::chrono::steady_clock::now();
-    bool ok = true;
-    try {
-      auto families = c->Collect();
-      out.insert(out.end(), std::make_move_iterator(families.begin()), std::make_move_iterator(families.end()));
-      std::lock_guard lock(mu_);
-      if (errors_.erase(c->Name())) log::Log(log::Level::kInfo, "collector " + c->Name() + ": recovered");
-    } catch (const std::exception& e) {
-      ok = false;
-      // Once per distinct error, not at every scrape of a daemon that stays away.
-      std::lock_guard lock(mu_);
-      auto& last = errors_[c->Name()];
-      if (last != e.what()) log::Log(log::Level::kError, "collector " + c->Name() + ": " + e.what());
-      last = e.what();
+  std::vector<const Collector*> finished;  // the self-metrics below may wait for a late one's lock
+  for (size_t i = 0; i < collectors_.size(); ++i) {
+    const std::string& name = collectors_[i]->Name();
+    Outcome& o = outcomes[i];
+    if (o.done) finished.push_back(collectors_[i].get());
+    if (!o.done) {
+      o.error = "did not finish within the scrape's " + std::to_string(budget.count()) + " ms (left out)";
+      o.seconds = std::chrono::duration<double>(budget).count();
     }
-    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    metrics::AddGauge(duration, {{"collector", c->Name()}}, took.count());
-    metrics::AddGauge(success, {{"collector", c->Name()}}, ok ? 1 : 0);
+    Record(name, o.error);
+    out.insert(out.end(), std::make_move_iterator(o.families.begin()), std::make_move_iterator(o.families.end()));
+    metrics::AddGauge(duration, {{"collector", name}}, o.seconds);
+    metrics::AddGauge(success, {{"collector", name}}, o.error.empty() ? 1 : 0);
   }
   out.push_back(std::move(duration));
   out.push_back(std::move(success));
@@ -72,7 +132,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
   auto evictions = metrics::Family("vnet_exporter_map_evictions_total",
                                    "Entries removed from a BPF map before they were complete (timed out or replaced).",
                                    MetricType::Counter);
-  for (const auto& c : collectors_) {
+  for (const Collector* c : finished) {
     for (const auto& p : c->Probes()) {
       metrics::AddGauge(attached, {{"collector", c->Name()}, {"probe", p.probe}, {"attach_type", p.attach_type}},
                         p.attached ? 1 : 0);
@@ -97,7 +157,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect() const {
                                 "Times a BPF program ran (kernel.bpf_stats_enabled=1).", MetricType::Counter);
     auto time = metrics::Family("vnet_exporter_bpf_program_run_seconds_total",
                                 "Time spent running a BPF program (kernel.bpf_stats_enabled=1).", MetricType::Counter);
-    for (const auto& c : collectors_) {
+    for (const Collector* c : finished) {
       for (const auto& p : c->Programs()) {
         struct bpf_prog_info info = {};
         uint32_t len = sizeof(info);

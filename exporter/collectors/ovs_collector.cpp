@@ -193,8 +193,12 @@ std::vector<prometheus::MetricFamily> OvsCollector::Collect() const {
     throw std::runtime_error(pidfile + ": not a pid");
   }
   const std::string socket = cfg_.rundir + "/ovs-vswitchd." + pid + ".ctl";
+  // One deadline for the three calls: a stuck daemon costs a scrape `timeout`, not three.
+  const auto deadline = std::chrono::steady_clock::now() + cfg_.timeout;
   auto call = [&](const std::string& method) {
-    auto result = net::JsonRpcCall(socket, method, nlohmann::json::array(), cfg_.timeout);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw net::JsonRpcError(socket + ": " + method + ": collectors.ovs.timeout used up");
+    auto result = net::JsonRpcCall(socket, method, nlohmann::json::array(), left);
     if (!result.is_string()) throw net::JsonRpcError(socket + ": " + method + ": reply is not text");
     return result.get<std::string>();
   };

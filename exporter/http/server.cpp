@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -59,6 +60,15 @@ bool SendAll(int fd, std::string_view data, std::chrono::steady_clock::time_poin
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0 && errno != EINTR) return false;
   }
   return true;
+}
+
+std::chrono::milliseconds Budget(const Request& request) {
+  const std::string* timeout = request.Header("x-prometheus-scrape-timeout-seconds");
+  double seconds = 0;
+  if (!timeout || std::sscanf(timeout->c_str(), "%lf", &seconds) != 1 || !(seconds > 0)) {
+    return std::chrono::seconds(10);
+  }
+  return std::chrono::milliseconds(std::clamp<long>(static_cast<long>((seconds - 0.5) * 1000), 100, 120000));
 }
 
 std::string ClientAddress(const sockaddr_storage& addr) {
@@ -117,11 +127,11 @@ void Listener::Close() {
 
 Listener::Listener(Listener&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
 
-Server::Server(Listener listener, std::string telemetry_path, const prometheus::Collectable& metrics,
-               std::function<std::string()> landing_page, Limits limits)
+Server::Server(Listener listener, std::string telemetry_path, Scrape scrape, std::function<std::string()> landing_page,
+               Limits limits)
     : listener_(std::move(listener)),
       telemetry_path_(std::move(telemetry_path)),
-      metrics_(metrics),
+      scrape_(std::move(scrape)),
       landing_page_(std::move(landing_page)),
       limits_(limits) {
   if (listen(listener_.fd(), SOMAXCONN) != 0) throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
@@ -328,7 +338,7 @@ void Server::Answer(int fd, const Request& request) {
   try {
     if (metrics) {
       std::ostringstream os;
-      prometheus::TextSerializer().Serialize(os, metrics_.Collect());
+      prometheus::TextSerializer().Serialize(os, scrape_(Budget(request)));
       body = os.str();
       type = "text/plain; version=0.0.4; charset=utf-8";
     } else {

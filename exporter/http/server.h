@@ -5,7 +5,7 @@
 // workers serve complete requests only. Every answer closes its connection.
 #pragma once
 
-#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -52,13 +52,18 @@ class Listener {
   int fd_ = -1;
 };
 
+// Makes the metrics of one scrape within `budget`: the scraper's own timeout
+// (X-Prometheus-Scrape-Timeout-Seconds) less half a second for the answer to travel, or 10 s.
+using Scrape = std::function<std::vector<prometheus::MetricFamily>(std::chrono::milliseconds budget)>;
+
 class Server {
  public:
-  Server(Listener listener, std::string telemetry_path, const prometheus::Collectable& metrics,
-         std::function<std::string()> landing_page, Limits limits = {});
-  Server(const std::string& listen_address, std::string telemetry_path, const prometheus::Collectable& metrics,
+  Server(Listener listener, std::string telemetry_path, Scrape scrape, std::function<std::string()> landing_page,
+         Limits limits = {});
+  Server(const std::string& listen_address, std::string telemetry_path, Scrape scrape,
          std::function<std::string()> landing_page, Limits limits = {})
-      : Server(Listener(listen_address), std::move(telemetry_path), metrics, std::move(landing_page), limits) {}
+      : Server(Listener(listen_address), std::move(telemetry_path), std::move(scrape), std::move(landing_page),
+               limits) {}
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -92,7 +97,7 @@ class Server {
 
   Listener listener_;
   std::string telemetry_path_;
-  const prometheus::Collectable& metrics_;
+  Scrape scrape_;
   std::function<std::string()> landing_page_;
   Limits limits_;
 

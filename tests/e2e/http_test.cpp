@@ -26,7 +26,7 @@ TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
   config::Config cfg = collectors::ParseConfig(std::string(config::DefaultText()), "default");
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
-  http::Server server("127.0.0.1:0", "/metrics", exporter, [&] { return app::LandingPage(exporter, "/metrics"); });
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); });
   ASSERT_NE(server.port(), 0);
 
   // One known drop so that vnet_drops_total has samples.
@@ -81,7 +81,7 @@ TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
 // Only GET and HEAD of the exact paths; HEAD without a body.
 TEST(HttpTest, MethodsAndPaths) {
   collectors::ExporterCollector exporter({});
-  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string("landing"); });
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string("landing"); });
   HttpResponse get = HttpGet(server.port(), "/metrics");
   EXPECT_EQ(get.status, 200);
   HttpResponse head = HttpRequest(server.port(), "HEAD", "/metrics");
@@ -138,7 +138,7 @@ std::string Answer(int s) {
 // still there, and one address holds at most 64 waiting connections (the oldest go first).
 TEST(HttpTest, IdleAndSlowClientsDoNotDelayScrapes) {
   collectors::ExporterCollector exporter({});
-  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string("landing"); });
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string("landing"); });
   std::vector<int> idle;
   for (int i = 0; i < 20; ++i) idle.push_back(Connect(server.port()));
   for (int i = 0; i < 3; ++i) EXPECT_EQ(HttpGet(server.port(), "/metrics").status, 200);
@@ -175,7 +175,7 @@ TEST(HttpTest, AHeadThatNeverEndsTimesOut) {
   collectors::ExporterCollector exporter({});
   http::Limits limits;
   limits.request_timeout = std::chrono::milliseconds(300);
-  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string(); }, limits);
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string(); }, limits);
   int s = Connect(server.port(), "GET /metrics HTTP/1.1\r\nX-a: b\r\n");
   EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 408 ");
   close(s);
@@ -183,7 +183,7 @@ TEST(HttpTest, AHeadThatNeverEndsTimesOut) {
 
 TEST(HttpTest, MalformedAndOversizedRequestsAreRefused) {
   collectors::ExporterCollector exporter({});
-  http::Server server("127.0.0.1:0", "/metrics", exporter, [] { return std::string(); });
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string(); });
   for (const std::string request :
        {"GARBAGE\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n", "GET /metrics HTTP/2.0\r\n\r\n",
         "GET /metrics HTTP/1.1\r\nHost\r\n\r\n", "GET /metrics HTTP/1.1\r\n folded: x\r\n\r\n",
@@ -199,6 +199,24 @@ TEST(HttpTest, MalformedAndOversizedRequestsAreRefused) {
   s = Connect(server.port(), "GET /metrics?x=1 HTTP/1.1\r\nhOsT: a\r\nAccept:  */*  \r\n\r\n");
   EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 200 ");
   close(s);
+}
+
+// Prometheus says how long it waits (X-Prometheus-Scrape-Timeout-Seconds): the scrape gets that
+// less half a second to answer in; 10 s when it does not say.
+TEST(HttpTest, TheScrapersTimeoutIsTheScrapesBudget) {
+  std::atomic<long> budget = 0;
+  http::Server server("127.0.0.1:0", "/metrics", [&](std::chrono::milliseconds b) {
+    budget = b.count();
+    return std::vector<prometheus::MetricFamily>();
+  }, [] { return std::string(); });
+  for (auto [header, expected] : {std::pair{"X-Prometheus-Scrape-Timeout-Seconds: 3.5\r\n", 3000L},
+                                  std::pair{"", 10000L}, std::pair{"x-prometheus-scrape-timeout-seconds: nan\r\n", 10000L},
+                                  std::pair{"X-Prometheus-Scrape-Timeout-Seconds: 0.1\r\n", 100L}}) {
+    int s = Connect(server.port(), std::string("GET /metrics HTTP/1.1\r\n") + header + "\r\n");
+    EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 200 ") << header;
+    EXPECT_EQ(budget, expected) << header;
+    close(s);
+  }
 }
 
 // A scrape that is being answered when the exporter is told to stop is answered in full.
@@ -217,7 +235,7 @@ TEST(HttpTest, StopLetsAScrapeInProgressFinish) {
   };
   for (auto [delay, grace, finished] : {std::tuple{400, 5000, true}, std::tuple{1500, 100, false}}) {
     Slow slow{std::chrono::milliseconds(delay)};
-    http::Server server("127.0.0.1:0", "/metrics", slow, [] { return std::string(); });
+    http::Server server("127.0.0.1:0", "/metrics", [&](auto) { return slow.Collect(); }, [] { return std::string(); });
     const uint16_t port = server.port();
     HttpResponse r;
     std::thread scrape([&] { r = HttpGet(port, "/metrics"); });
@@ -232,9 +250,9 @@ TEST(HttpTest, StopLetsAScrapeInProgressFinish) {
 
 TEST(HttpTest, BadListenAddressIsRefused) {
   collectors::ExporterCollector exporter({});
-  EXPECT_THROW(http::Server("127.0.0.1", "/metrics", exporter, [] { return ""; }), std::invalid_argument);
-  EXPECT_THROW(http::Server(":99999", "/metrics", exporter, [] { return ""; }), std::invalid_argument);
-  http::Server first("127.0.0.1:0", "/metrics", exporter, [] { return ""; });
+  EXPECT_THROW(http::Server("127.0.0.1", "/metrics", Scrape(exporter), [] { return ""; }), std::invalid_argument);
+  EXPECT_THROW(http::Server(":99999", "/metrics", Scrape(exporter), [] { return ""; }), std::invalid_argument);
+  http::Server first("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return ""; });
   const std::string taken = "127.0.0.1:" + std::to_string(first.port());
   try {
     http::Listener second(taken);

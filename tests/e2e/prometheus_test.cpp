@@ -214,7 +214,7 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
                                               "test.yaml");
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
-  http::Server server("127.0.0.1:0", "/metrics", exporter, [&] { return app::LandingPage(exporter, "/metrics"); });
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); });
   PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml");
   ASSERT_TRUE(WaitFor([&] { return prom.Ready(); }, 60s)) << "prometheus did not start";
 
@@ -320,7 +320,7 @@ TEST(OvsPrometheusTest, UpcallExpressionsReturnData) {
     if (c->Name() != "upcall") continue;
     for (const auto& p : c->Probes()) ASSERT_TRUE(p.attached) << p.probe << ": " << p.error;
   }
-  http::Server server("127.0.0.1:0", "/metrics", exporter, [&] { return app::LandingPage(exporter, "/metrics"); });
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); });
   PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml");
   ASSERT_TRUE(WaitFor([&] { return prom.Ready(); }, 120s)) << "prometheus did not start";
 

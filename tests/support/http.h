@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -44,6 +45,12 @@ inline HttpResponse HttpRequest(uint16_t port, const std::string& method, const 
   r.headers = raw.substr(0, end);
   r.body = raw.substr(end + 4);
   return r;
+}
+
+// What http::Server calls to scrape `exporter` (an ExporterCollector) within a budget.
+template <class Exporter>
+auto Scrape(const Exporter& exporter) {
+  return [&exporter](std::chrono::milliseconds budget) { return exporter.Collect(budget); };
 }
 
 inline HttpResponse HttpGet(uint16_t port, const std::string& path) { return HttpRequest(port, "GET", path); }
