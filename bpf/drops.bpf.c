@@ -15,12 +15,26 @@ char LICENSE[] SEC("license") = "GPL";
 /* kfree_skb carries `enum skb_drop_reason` as its third argument (since 5.17); set before load. */
 const volatile bool has_reason = false;
 
+/*
+ * Inode of the exporter's own network namespace; set before load. Its drops, and drops of
+ * packets without a device, go to `drops`; every other namespace's to `drops_other`. Anyone
+ * may make namespaces and devices (user namespaces): they can fill drops_other, never drops.
+ */
+const volatile __u32 host_netns = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384); /* resized from the config before load */
 	__type(key, struct drop_key);
 	__type(value, struct drop_value);
 } drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096); /* resized from the config before load */
+	__type(key, struct drop_key);
+	__type(value, struct drop_value);
+} drops_other SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -42,7 +56,12 @@ static __always_inline bool consumed(__u32 reason)
 static __always_inline void count_drop(const struct drop_key *key, __u32 len)
 {
 	static const struct drop_value zero;
-	struct drop_value *val = lookup_or_init(&drops, key, &zero, &drop_stats, DROP_STAT_MAP_FULL);
+	struct drop_value *val;
+
+	if (key->netns == 0 || key->netns == host_netns)
+		val = lookup_or_init(&drops, key, &zero, &drop_stats, DROP_STAT_MAP_FULL);
+	else
+		val = lookup_or_init(&drops_other, key, &zero, &drop_stats, DROP_STAT_OTHER_MAP_FULL);
 
 	if (!val)
 		return;

@@ -18,7 +18,8 @@ struct drop_value {
 };
 
 enum drop_stat {
-	DROP_STAT_MAP_FULL, /* drops not counted because the drops map was full */
+	DROP_STAT_MAP_FULL,       /* drops not counted because the drops map was full */
+	DROP_STAT_OTHER_MAP_FULL, /* the same for drops_other */
 	DROP_STAT__MAX,
 };
 

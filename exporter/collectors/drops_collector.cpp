@@ -40,12 +40,14 @@ DropsCollector::DropsCollector(std::unique_ptr<Probe> probe, std::string error,
       error_(std::move(error)),
       reasons_(std::move(reasons)),
       syms_(std::move(syms)),
-      table_(links, cfg.devices) {}
+      table_(links, cfg.devices),
+      other_table_(links, cfg.devices) {}
 
 void DropsCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "max_entries"});
+  r.ExpectMap({"enabled", "max_entries", "other_netns_max_entries"});
   if (auto c = r.Child("enabled")) enabled = c->Bool();
   if (auto c = r.Child("max_entries")) max_entries = c->Uint(64, 1u << 22);
+  if (auto c = r.Child("other_netns_max_entries")) other_netns_max_entries = c->Uint(64, 1u << 22);
 }
 
 std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg, const Settings& settings,
@@ -67,14 +69,17 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
        {"raw_tp", [](drops_bpf* s) { return std::vector{s->progs.kfree_skb_raw}; }}},
       [&](drops_bpf* s) {
         s->rodata->has_reason = has_reason;
+        s->rodata->host_netns = links.OwnNetns();
         bpf_map__set_max_entries(s->maps.drops, settings.max_entries);
+        bpf_map__set_max_entries(s->maps.drops_other, settings.other_netns_max_entries);
       },
       error);
   auto probe = ebpf::MakeProbe<Tables>(
       std::move(loaded),
       [](drops_bpf* s) {
         return Tables{std::make_unique<ebpf::HashTable<drop_key, drop_value>>(s->maps.drops),
-                      [s] { return ebpf::ReadPerCpuCounter(s->maps.drop_stats, DROP_STAT_MAP_FULL); }};
+                      std::make_unique<ebpf::HashTable<drop_key, drop_value>>(s->maps.drops_other),
+                      [s](drop_stat stat) { return ebpf::ReadPerCpuCounter(s->maps.drop_stats, stat); }};
       },
       error);
   return std::make_unique<DropsCollector>(std::move(probe), error, std::move(reasons),
@@ -95,9 +100,12 @@ std::vector<ebpf::Program> DropsCollector::Programs() const {
 std::vector<MapStatus> DropsCollector::Maps() const {
   if (!probe_) return {};
   std::lock_guard lock(mu_);
-  return {{"drops", table_.entries(), probe_->tables.drops->Capacity(), probe_->tables.map_full()}};
+  const auto& t = probe_->tables;
+  return {{"drops", table_.entries(), t.drops->Capacity(), t.stat(DROP_STAT_MAP_FULL)},
+          {"drops_other", other_table_.entries(), t.drops_other->Capacity(), t.stat(DROP_STAT_OTHER_MAP_FULL)}};
 }
 
+// Link events are those of the exporter's own namespace: only `drops` has its devices.
 void DropsCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
   std::lock_guard lock(mu_);
   if (probe_) table_.OnLink(*probe_->tables.drops, ifindex, name, deleted);
@@ -110,7 +118,9 @@ std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
                                prometheus::MetricType::Counter);
   if (!probe_) return {packets, bytes};
   std::lock_guard lock(mu_);
-  auto series = table_.Read(*probe_->tables.drops, decltype(table_)::Clock::now());
+  const auto now = decltype(table_)::Clock::now();
+  auto series = table_.Read(*probe_->tables.drops, now);
+  series.merge(other_table_.Read(*probe_->tables.drops_other, now));  // keys differ by namespace
   std::vector<uint64_t> locations;
   for (const auto& [s, v] : series) locations.push_back(s.key.location);
   syms_->Resolve(locations);  // one pass over kallsyms for all of them

@@ -26,14 +26,18 @@ class DropsCollector : public Collector {
  public:
   // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
   struct Tables {
-    std::unique_ptr<ebpf::CounterTable<drop_key, drop_value>> drops;
-    std::function<uint64_t()> map_full;  // DROP_STAT_MAP_FULL
+    std::unique_ptr<ebpf::CounterTable<drop_key, drop_value>> drops;        // the exporter's namespace
+    std::unique_ptr<ebpf::CounterTable<drop_key, drop_value>> drops_other;  // every other namespace
+    std::function<uint64_t(drop_stat)> stat;
   };
   using Probe = ebpf::Probe<Tables>;
 
   struct Settings : config::Section {
     static constexpr const char* kName = "drops";
-    uint32_t max_entries = 16384;  // (reason, location, device, protocol) series kept in the kernel
+    // (reason, location, device, protocol) series kept in the kernel for the exporter's own
+    // network namespace, and for all others together (which anyone can create, and fill).
+    uint32_t max_entries = 16384;
+    uint32_t other_netns_max_entries = 4096;
     void Parse(const config::Reader& r);
   };
 
@@ -63,7 +67,8 @@ class DropsCollector : public Collector {
   std::unique_ptr<kernel::DropReasons> reasons_;
   std::unique_ptr<kernel::Kallsyms> syms_;
   mutable std::mutex mu_;
-  mutable DeviceTable<drop_key, drop_value> table_;
+  mutable DeviceTable<drop_key, drop_value> table_;        // of drops
+  mutable DeviceTable<drop_key, drop_value> other_table_;  // of drops_other
 };
 
 }  // namespace vnet::collectors

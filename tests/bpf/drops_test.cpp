@@ -256,12 +256,12 @@ TEST(DropsMapFullTest, OverflowIsCountedAndVisible) {
 
   config::Config cfg;
   collectors::DropsCollector::Settings settings;
-  settings.max_entries = 64;
+  settings.other_netns_max_entries = 64;  // the namespace is not the exporter's own
   net::SystemLinks links;
   auto collector = collectors::DropsCollector::Attach(cfg, settings, links);
   ASSERT_TRUE(collector->Probes()[0].attached) << collector->Probes()[0].error;
   collector->Collect();
-  uint64_t failures_before = collector->Maps()[0].update_failures;
+  uint64_t failures_before = collector->Maps()[1].update_failures;
 
   auto frame = UdpFrame("02:00:00:00:00:99", "02:00:00:00:00:01", "192.0.2.1", "192.0.2.2");
   for (int i = 0; i < kDevices; i++) SendFrames(ns, "e" + std::to_string(i), frame, 1);
@@ -277,14 +277,61 @@ TEST(DropsMapFullTest, OverflowIsCountedAndVisible) {
         if (m.label[1].value == ns.name() && m.label[0].value[0] == 'd') counted += m.counter.value;
       }
     }
-    failures = collector->Maps()[0].update_failures - failures_before;
+    failures = collector->Maps()[1].update_failures - failures_before;
     return counted + failures >= kDevices;
   }));
   auto maps = collector->Maps();
-  EXPECT_EQ(maps[0].capacity, 64u);
-  EXPECT_EQ(maps[0].entries, 64u);
+  EXPECT_EQ(maps[1].map, "drops_other");
+  EXPECT_EQ(maps[1].capacity, 64u);
+  EXPECT_EQ(maps[1].entries, 64u);
   EXPECT_EQ(counted + failures, kDevices) << counted << " counted, " << failures << " refused";
   EXPECT_GE(failures, static_cast<uint64_t>(kDevices - 64));
+}
+
+// Any user can make network namespaces (user namespaces) and drops in them. They fill the map
+// of other namespaces, never the one of the exporter's own: its drops are still counted, and
+// what found no room is counted too.
+TEST(DropsMapFullTest, OtherNamespacesCannotFillTheHostsMap) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs and switches user";
+  const std::string nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups -- ";
+  if (Sh(nobody + "unshare -rn true 2>&1; echo rc=$?") != "rc=0\n") {
+    GTEST_SKIP() << "this kernel does not let unprivileged users make user namespaces";
+  }
+  config::Config cfg;
+  collectors::DropsCollector::Settings settings;
+  settings.max_entries = 64;
+  settings.other_netns_max_entries = 64;
+  net::SystemLinks links;
+  auto collector = collectors::DropsCollector::Attach(cfg, settings, links);
+  ASSERT_TRUE(collector->Probes()[0].attached) << collector->Probes()[0].error;
+  collector->Collect();
+
+  // 100 namespaces of user nobody, each dropping one datagram to a closed port on its lo. They
+  // live until the test ends: a freed namespace's inode number is given to the next one.
+  constexpr int kNamespaces = 100;
+  const std::string tag = Prefix() + "-flood";
+  struct Killer {
+    std::string tag;
+    ~Killer() { Sh("pkill -KILL -f '^" + tag + " ' || true"); }
+  } killer{tag};
+  Sh(nobody + "bash -c 'for i in $(seq " + std::to_string(kNamespaces) +
+     "); do unshare -rn bash -c \"ip link set lo up && echo x > /dev/udp/127.0.0.1/9 && exec -a " + tag +
+     " sleep 600\" & done' >/dev/null 2>&1");
+  // Then 3 in the exporter's own namespace, on loopback.
+  Sh("bash -c 'for i in 1 2 3; do echo x > /dev/udp/127.0.0.1/9; done'");
+
+  const bool has_reason = kernel::DropReasons("/sys/kernel/btf/vmlinux", "/sys/kernel/btf").tracepoint_has_reason();
+  Labels host{{"device", "lo"}, {"netns", ""}, {"reason", has_reason ? "NO_SOCKET" : "NOT_SPECIFIED"},
+              {"location", "__udp4_lib_rcv"}, {"protocol", "udp"}};
+  ASSERT_TRUE(WaitFor([&] {
+    return Value(collector->Collect(), "vnet_drops_total", host) == 3 &&
+           collector->Maps()[1].entries + collector->Maps()[1].update_failures == kNamespaces;
+  })) << Value(collector->Collect(), "vnet_drops_total", host) << " host drops; drops_other "
+      << collector->Maps()[1].entries << " entries, " << collector->Maps()[1].update_failures << " refused";
+  auto maps = collector->Maps();
+  EXPECT_EQ(maps[1].entries, 64u);
+  EXPECT_EQ(maps[1].update_failures, static_cast<uint64_t>(kNamespaces - 64));
+  EXPECT_EQ(maps[0].update_failures, 0u);
 }
 
 }  // namespace

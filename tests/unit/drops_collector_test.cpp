@@ -42,7 +42,8 @@ class DropsCollectorTest : public ::testing::Test {
     auto t = std::make_unique<FakeTable>();
     table = t.get();
     auto probe = std::make_unique<DropsCollector::Probe>();
-    probe->tables = {std::move(t), [this] { return map_full; }};
+    probe->tables = {std::move(t), std::make_unique<FakeTable>(),
+                     [this](drop_stat s) { return s == DROP_STAT_MAP_FULL ? map_full : 0; }};
     probe->attach_type = "tp_btf";
     collector = std::make_unique<DropsCollector>(
         std::move(probe), "", std::make_unique<kernel::DropReasons>(kernel, (dir.path() / "btf").string()),
@@ -87,9 +88,12 @@ TEST_F(DropsCollectorTest, ExpositionGoldenText) {
             "vnet_dropped_bytes_total{device=\"veth-b\",netns=\"remote\",reason=\"NETFILTER_DROP\",location=\"nf_hook_slow\",protocol=\"tcp\"} 120\n"
             "vnet_dropped_bytes_total{device=\"vnet0\",netns=\"\",reason=\"NO_SOCKET\",location=\"__udp4_lib_rcv\",protocol=\"udp\"} 500\n");
   auto maps = collector->Maps();
-  ASSERT_EQ(maps.size(), 1u);
+  ASSERT_EQ(maps.size(), 2u);
+  EXPECT_EQ(maps[0].map, "drops");
   EXPECT_EQ(maps[0].entries, 5u);
   EXPECT_EQ(maps[0].capacity, 1024u);
+  EXPECT_EQ(maps[1].map, "drops_other");
+  EXPECT_EQ(maps[1].entries, 0u);
 }
 
 TEST_F(DropsCollectorTest, MapFullIsReported) {
