@@ -39,7 +39,7 @@ std::map<std::string, Link> ReadLinks(const std::string& dir) {
 }
 
 void InterfaceCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "libvirt_dir", "ovsdb_socket", "ovsdb_timeout"});
+  r.ExpectMap({"enabled", "libvirt_dir", "ovsdb_socket", "ovsdb_timeout", "libvirt_max_file_bytes", "ovsdb_max_reply_bytes"});
   if (auto v = r.Child("enabled")) enabled = v->Bool();
   if (auto v = r.Child("libvirt_dir")) libvirt_dir = v->String();
   if (auto v = r.Child("ovsdb_socket")) ovsdb_socket = v->String();
@@ -49,6 +49,8 @@ void InterfaceCollector::Settings::Parse(const config::Reader& r) {
       v->Fail("must be between 1ms and 10s");
     }
   }
+  if (auto v = r.Child("libvirt_max_file_bytes")) libvirt_max_file_bytes = v->Uint(4096, 1u << 28);
+  if (auto v = r.Child("ovsdb_max_reply_bytes")) ovsdb_max_reply_bytes = v->Uint(4096, 1u << 28);
 }
 
 std::unique_ptr<Collector> InterfaceCollector::Make(const config::Config& cfg, net::LinkSource&) {
@@ -58,8 +60,8 @@ std::unique_ptr<Collector> InterfaceCollector::Make(const config::Config& cfg, n
 InterfaceCollector::InterfaceCollector(const config::Config& cfg, const Settings& settings, std::string sysfs)
     : devices_(cfg.devices),
       sysfs_(std::move(sysfs)),
-      libvirt_(settings.libvirt_dir),
-      ovsdb_(settings.ovsdb_socket, settings.ovsdb_timeout) {}
+      libvirt_(settings.libvirt_dir, settings.libvirt_max_file_bytes),
+      ovsdb_(settings.ovsdb_socket, settings.ovsdb_timeout, settings.ovsdb_max_reply_bytes) {}
 
 const std::string& InterfaceCollector::Name() const { return kName; }
 

@@ -37,6 +37,8 @@ class InterfaceCollector : public Collector {
     std::string libvirt_dir = "/run/libvirt/qemu";
     std::string ovsdb_socket = "/run/openvswitch/db.sock";
     std::chrono::milliseconds ovsdb_timeout{1000};
+    uint32_t libvirt_max_file_bytes = 1 << 20;  // a domain XML larger than this is skipped
+    uint32_t ovsdb_max_reply_bytes = 16 << 20;  // a longer OVSDB reply fails the OVSDB source
     void Parse(const config::Reader& r);
   };
 

@@ -165,13 +165,14 @@ std::map<std::string, double> ParseCoverageShow(const std::string& text) {
 }
 
 void OvsCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "rundir", "timeout"});
+  r.ExpectMap({"enabled", "rundir", "timeout", "max_reply_bytes"});
   if (auto v = r.Child("enabled")) enabled = v->Bool();
   if (auto v = r.Child("rundir")) rundir = v->String();
   if (auto v = r.Child("timeout")) {
     timeout = std::chrono::duration_cast<std::chrono::milliseconds>(v->Duration());
     if (timeout < std::chrono::milliseconds(1) || timeout > std::chrono::seconds(10)) v->Fail("must be between 1ms and 10s");
   }
+  if (auto v = r.Child("max_reply_bytes")) max_reply_bytes = v->Uint(4096, 1u << 28);
 }
 
 OvsCollector::OvsCollector(const Settings& settings, std::string proc) : cfg_(settings), proc_(std::move(proc)) {}
@@ -198,7 +199,7 @@ std::vector<prometheus::MetricFamily> OvsCollector::Collect() const {
   auto call = [&](const std::string& method) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) throw net::JsonRpcError(socket + ": " + method + ": collectors.ovs.timeout used up");
-    auto result = net::JsonRpcCall(socket, method, nlohmann::json::array(), left);
+    auto result = net::JsonRpcCall(socket, method, nlohmann::json::array(), left, cfg_.max_reply_bytes);
     if (!result.is_string()) throw net::JsonRpcError(socket + ": " + method + ": reply is not text");
     return result.get<std::string>();
   };

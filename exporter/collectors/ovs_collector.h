@@ -34,6 +34,7 @@ class OvsCollector : public Collector {
     static constexpr const char* kName = "ovs";
     std::string rundir = "/run/openvswitch";  // ovs-vswitchd.pid and ovs-vswitchd.<pid>.ctl
     std::chrono::milliseconds timeout{1000};
+    uint32_t max_reply_bytes = 4 << 20;  // a longer reply fails the scrape of this collector
     void Parse(const config::Reader& r);
   };
 

@@ -13,7 +13,6 @@ namespace vnet::identity {
 namespace {
 
 // Live domain XML is tens of kilobytes; a larger file is not libvirt's.
-constexpr std::size_t kMaxFileSize = 1 << 20;
 
 std::string Attr(const tinyxml2::XMLElement* e, const char* child, const char* attr) {
   const tinyxml2::XMLElement* c = e ? e->FirstChildElement(child) : nullptr;
@@ -68,7 +67,7 @@ bool Libvirt::Read(std::map<std::string, VmInterface>& out) {
     }
     File f{st.st_mtime, static_cast<long>(st.st_size), {}};
     try {
-      f.interfaces = ParseDomainXml(io::ReadFile(path, kMaxFileSize));
+      f.interfaces = ParseDomainXml(io::ReadFile(path, max_file_bytes_));
     } catch (const io::FileError& e) {
       // Once per version of the file: it is kept (without interfaces) until it changes.
       log::Log(log::Level::kWarn, std::string("libvirt domain file skipped: ") + e.what());

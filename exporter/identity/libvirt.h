@@ -19,7 +19,8 @@ struct VmInterface {
 
 class Libvirt {
  public:
-  explicit Libvirt(std::string dir) : dir_(std::move(dir)) {}
+  // Files larger than `max_file_bytes` are skipped (logged once per version of the file).
+  Libvirt(std::string dir, std::size_t max_file_bytes) : dir_(std::move(dir)), max_file_bytes_(max_file_bytes) {}
 
   // Interfaces of the running domains by target device name (vnet0, ...). False when the
   // directory cannot be read (no libvirt on this host).
@@ -33,6 +34,7 @@ class Libvirt {
   };
 
   std::string dir_;
+  std::size_t max_file_bytes_;
   std::map<std::string, File> files_;
 };
 

@@ -89,7 +89,7 @@ std::map<std::string, OvsInterface> Ovsdb::Read() const {
                     {"columns", {"_uuid", "name", "interfaces"}}});
   select.push_back({{"op", "select"}, {"table", "Bridge"}, {"where", json::array()},
                     {"columns", {"_uuid", "name", "ports"}}});
-  return ParseOvsdbTables(net::JsonRpcCall(socket_, "transact", select, timeout_));
+  return ParseOvsdbTables(net::JsonRpcCall(socket_, "transact", select, timeout_, max_reply_bytes_));
 }
 
 }  // namespace vnet::identity

@@ -24,7 +24,8 @@ std::map<std::string, OvsInterface> ParseOvsdbTables(const nlohmann::json& resul
 
 class Ovsdb {
  public:
-  Ovsdb(std::string socket, std::chrono::milliseconds timeout) : socket_(std::move(socket)), timeout_(timeout) {}
+  Ovsdb(std::string socket, std::chrono::milliseconds timeout, std::size_t max_reply_bytes)
+      : socket_(std::move(socket)), timeout_(timeout), max_reply_bytes_(max_reply_bytes) {}
 
   // Throws net::JsonRpcError when ovsdb-server cannot be asked.
   std::map<std::string, OvsInterface> Read() const;
@@ -34,6 +35,7 @@ class Ovsdb {
  private:
   std::string socket_;
   std::chrono::milliseconds timeout_;
+  std::size_t max_reply_bytes_;
 };
 
 }  // namespace vnet::identity

@@ -62,7 +62,7 @@ TEST(Libvirt, ParsesLiveDomainXml) {
 
 TEST(Libvirt, FollowsDomainsStartingAndStopping) {
   TempDir dir;
-  identity::Libvirt lv(dir.path().string());
+  identity::Libvirt lv(dir.path().string(), 1 << 20);
   std::map<std::string, identity::VmInterface> out;
   EXPECT_TRUE(lv.Read(out));
   EXPECT_TRUE(out.empty());
@@ -77,7 +77,7 @@ TEST(Libvirt, FollowsDomainsStartingAndStopping) {
   out.clear();
   EXPECT_TRUE(lv.Read(out));
   EXPECT_EQ(out.at("vnet3").vm_name, "db1");
-  EXPECT_FALSE(identity::Libvirt("/nonexistent").Read(out));
+  EXPECT_FALSE(identity::Libvirt("/nonexistent", 1 << 20).Read(out));
 }
 
 // Files a local user or a broken libvirtd could put in the run directory: each is skipped
@@ -87,13 +87,18 @@ TEST(Libvirt, SkipsWhatIsNotADomainFile) {
   dir.Write("web1.xml", kDomstatus);
   std::filesystem::create_symlink("/dev/zero", dir.path() / "zero.xml");
   ASSERT_EQ(mkfifo((dir.path() / "fifo.xml").c_str(), 0600), 0);
-  dir.Write("huge.xml", "<domain>" + std::string(2 << 20, ' ') + "</domain>");
+  // 2 MiB: past the default limit (collectors.interface.libvirt_max_file_bytes), within a larger one.
+  dir.Write("huge.xml", "<domain><name>big</name><devices><interface type='bridge'><target dev='vnet9'/>"
+                        "</interface></devices>" + std::string(2 << 20, ' ') + "</domain>");
   dir.Write("broken.xml", "<domain><name>x");
-  identity::Libvirt lv(dir.path().string());
+  identity::Libvirt lv(dir.path().string(), 1 << 20);
   std::map<std::string, identity::VmInterface> out;
   EXPECT_TRUE(lv.Read(out));
   EXPECT_EQ(out.size(), 2u);
   EXPECT_EQ(out.at("vnet3").vm_name, "web1");
+  std::map<std::string, identity::VmInterface> larger;
+  EXPECT_TRUE(identity::Libvirt(dir.path().string(), 4 << 20).Read(larger));
+  EXPECT_EQ(larger.at("vnet9").vm_name, "big");
   // The FIFO removed: nothing stays blocked, the next read is the same.
   std::filesystem::remove(dir.path() / "fifo.xml");
   out.clear();
