@@ -9,6 +9,7 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <optional>
@@ -54,6 +55,29 @@ Level ParseLevel(const std::string& s) {
   if (s == "warn") return Level::kWarn;
   if (s == "error") return Level::kError;
   return Level::kInfo;
+}
+
+// The capabilities some collectors can do without, at a cost the operator must hear of once.
+void WarnMissingCapabilities() {
+  uint64_t effective = 0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
+  }
+  static constexpr struct {
+    int bit;
+    const char* name;
+    const char* loss;
+  } kOptional[] = {
+      {21, "CAP_SYS_ADMIN",
+       "collectors drops, tap and upcall cannot enter other network namespaces (setns): their devices there "
+       "are labelled by ifindex, not by name"},
+      {34, "CAP_SYSLOG",
+       "collector drops cannot read kernel addresses in /proc/kallsyms: its location label is \"unknown\""},
+  };
+  for (const auto& c : kOptional) {
+    if (!(effective >> c.bit & 1)) Log(Level::kWarn, std::string("without ") + c.name + ": " + c.loss);
+  }
 }
 
 }  // namespace
@@ -160,6 +184,7 @@ int Main(int argc, char** argv) {
     Log(Level::kError, "cannot load BPF programs: run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
     return 1;
   }
+  WarnMissingCapabilities();
 
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));

@@ -22,8 +22,9 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-Result Exporter(const std::string& args) {
-  std::string cmd = std::string(VNET_EXPORTER_BIN) + " " + args + " 2>&1";
+// `prefix` runs it under another command (setpriv).
+Result Exporter(const std::string& args, const std::string& prefix = "") {
+  std::string cmd = prefix + std::string(VNET_EXPORTER_BIN) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -87,8 +88,21 @@ TEST(CliTest, ConfigCheckLoadsAndAttachesAGoodConfig) {
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("collector drops: skb:kfree_skb attached (tp_btf)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("configuration valid, all probes attached"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("without CAP_"), std::string::npos) << r.output;
   // The embedded default is valid; whether all of it attaches depends on the kernel.
   EXPECT_NE(Exporter("--config.check").output.find("configuration valid"), std::string::npos);
+}
+
+// Capabilities a collector can do without are named with what is lost, once, at start.
+TEST(CliTest, MissingOptionalCapabilitiesAreSaid) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
+  Result r = Exporter("--config.check", "setpriv --bounding-set -sys_admin,-syslog -- ");
+  for (const char* line : {"warn without CAP_SYS_ADMIN: collectors drops, tap and upcall cannot enter other network "
+                           "namespaces (setns): their devices there are labelled by ifindex, not by name\n",
+                           "warn without CAP_SYSLOG: collector drops cannot read kernel addresses in /proc/kallsyms: "
+                           "its location label is \"unknown\"\n"}) {
+    EXPECT_NE(r.output.find(line), std::string::npos) << r.output;
+  }
 }
 
 // For kernels without /sys/kernel/btf/vmlinux: the same BTF given as a file (here, extracted from
