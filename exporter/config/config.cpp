@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
+
 #include "config/reader.h"
 #include "io/file.h"
 
@@ -61,13 +63,42 @@ bool Devices::Selected(const std::string& name) const {
   return matches(include) && !matches(exclude);
 }
 
+namespace {
+
+// Where each document starts, without building them.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+}  // namespace
+
 Config Parse(const std::string& text, const std::string& file, const std::vector<SectionType>& sections) {
   YAML::Node root;
   try {
-    auto docs = YAML::LoadAll(text);
-    // A second document would be ignored: what it says would silently not apply.
-    if (docs.size() > 1) throw Error(file + ":" + std::to_string(docs[1].Mark().line + 1) + ": a second YAML document");
-    if (!docs.empty()) root = docs[0];
+    // A second document would be ignored: what it says would silently not apply. Counted up to
+    // two, not with YAML::LoadAll, which never ends on some inputs (a lone ",") and exhausts memory.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts docs;
+    while (docs.starts.size() < 2 && parser.HandleNextDocument(docs)) {
+    }
+    if (docs.starts.size() > 1) {
+      const YAML::Mark& second = docs.starts[1];
+      // yaml-cpp starts a "document" again at the same place when it cannot go on.
+      throw Error(file + ":" + std::to_string(second.line + 1) +
+                  (second.pos == docs.starts[0].pos ? ": invalid YAML" : ": a second YAML document"));
+    }
+    root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
   }

@@ -56,6 +56,8 @@ TEST(CliTest, ConfigCheckRejectsBrokenConfigsNamingFileLineAndKey) {
       {"collectors:\n  drops:\n    max_entries: 1\n", ":3: collectors.drops.max_entries: must be between 64 and"},
       {"devices:\n  grace_period: soon\n", ":2: devices.grace_period: expected a duration"},
       {"devices: [\n", ":2: invalid YAML: end of sequence flow not found"},
+      // Found by tests/fuzz: YAML::LoadAll never ended on it and took all memory (exit 134).
+      {",d<!ENTITYevices", ":1: invalid YAML"},
   };
   for (const auto& c : cases) {
     std::string path = dir.Write("bad.yaml", c.yaml);

@@ -165,7 +165,7 @@ TEST(Config, KeysThatWouldBeIgnored) {
   EXPECT_EQ(ErrorOf("? [a, b]\n: 1\n"), "test.yaml:1: (top level): a key must be a plain name");
   EXPECT_EQ(ErrorOf("collectors:\n  ? {drops: 1}\n  : 1\n"), "test.yaml:2: collectors: a key must be a plain name");
   EXPECT_EQ(ErrorOf("devices: {grace_period: 1m}\n---\ndevices: {grace_period: 2m}\n"),
-            "test.yaml:3: a second YAML document");
+            "test.yaml:2: a second YAML document");
 }
 
 TEST(Config, InvalidYamlNamesLine) {
