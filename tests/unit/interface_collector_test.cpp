@@ -10,41 +10,14 @@
 #include <thread>
 
 #include "../support/fixtures.h"
+#include "../support/samples.h"
 
 namespace vnet::collectors {
 namespace {
 
+using vnet::testing::kDomstatus;
+using vnet::testing::kOvsdbTables;
 using vnet::testing::TempDir;
-
-// As libvirtd writes /run/libvirt/qemu/<name>.xml for a running domain (abridged).
-const char* kDomstatus = R"(<domstatus state='running' reason='booted' pid='4242'>
-  <monitor path='/var/lib/libvirt/qemu/domain-1-web1/monitor.sock' type='unix'/>
-  <domain type='kvm' id='1'>
-    <name>web1</name>
-    <uuid>6f1c8a2e-1b7d-4e0a-9d1a-3c2b1a0f9e8d</uuid>
-    <devices>
-      <interface type='bridge'>
-        <mac address='52:54:00:12:34:56'/>
-        <source bridge='br-int'/>
-        <virtualport type='openvswitch'>
-          <parameters interfaceid='0c7d0f7e-2b4a-4d7e-8f0e-111111111111'/>
-        </virtualport>
-        <target dev='vnet3'/>
-        <model type='virtio'/>
-      </interface>
-      <interface type='bridge'>
-        <mac address='52:54:00:ab:cd:ef'/>
-        <source bridge='br0'/>
-        <target dev='vnet4'/>
-      </interface>
-      <interface type='network'>
-        <mac address='52:54:00:00:00:01'/>
-        <source network='default'/>
-      </interface>
-    </devices>
-  </domain>
-</domstatus>
-)";
 
 TEST(Libvirt, ParsesLiveDomainXml) {
   auto ifs = identity::ParseDomainXml(kDomstatus);
@@ -107,17 +80,7 @@ TEST(Libvirt, SkipsWhatIsNotADomainFile) {
 }
 
 TEST(Ovsdb, ParsesInterfacePortAndBridgeRows) {
-  auto result = nlohmann::json::parse(R"([
-    {"rows": [
-      {"_uuid": ["uuid", "i1"], "name": "vnet3",
-       "external_ids": ["map", [["attached-mac", "52:54:00:12:34:56"], ["iface-id", "port-1"],
-                                ["iface-status", "active"], ["vm-uuid", "6f1c8a2e"]]]},
-      {"_uuid": ["uuid", "i2"], "name": "br-int", "external_ids": ["map", []]}]},
-    {"rows": [
-      {"_uuid": ["uuid", "p1"], "name": "vnet3", "interfaces": ["uuid", "i1"]},
-      {"_uuid": ["uuid", "p2"], "name": "br-int", "interfaces": ["set", [["uuid", "i2"]]]}]},
-    {"rows": [{"_uuid": ["uuid", "b1"], "name": "br-int", "ports": ["set", [["uuid", "p1"], ["uuid", "p2"]]]}]}
-  ])");
+  auto result = nlohmann::json::parse(kOvsdbTables);
   auto ifs = identity::ParseOvsdbTables(result);
   ASSERT_EQ(ifs.size(), 2u);
   const auto& v = ifs.at("vnet3");

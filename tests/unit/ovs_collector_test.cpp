@@ -10,49 +10,14 @@
 #include <fstream>
 
 #include "../support/fixtures.h"
+#include "../support/samples.h"
 
 namespace vnet::collectors {
 namespace {
 
-const char* kDpctlShow = R"(system@ovs-system:
-  lookups: hit:1523 missed:42 lost:7
-  flows: 12
-  masks: hit:2871 total:3 hit/pkt:1.83
-  cache: hit:1320 hit-rate:84.37%
-  caches:
-    masks-cache: size:256
-  port 0: ovs-system (internal)
-  port 1: br-int (internal)
-  port 2: vnet3
-netdev@ovs-netdev:
-  lookups: hit:5 missed:9 lost:0
-  flows: 9
-  port 0: ovs-netdev (tap)
-  port 1: brt (tap)
-)";
-
-const char* kUpcallShow = R"(system@ovs-system:
-  flows         : (current 12) (avg 10) (max 40) (limit 200000)
-  dump duration : 3ms
-  ufid enabled : true
-
-  4: (keys 6)
-  5: (keys 6)
-netdev@ovs-netdev:
-  flows         : (current 9) (avg 5) (max 7) (limit 10000)
-  dump duration : 1ms
-  ufid enabled : true
-
-  5: (keys 9)
-)";
-
-const char* kCoverageShow = R"(Event coverage, avg rate over last: 5 seconds, last minute, last hour,  hash=8d83e781:
-bridge_reconfigure         0.0/sec     0.000/sec        0.0000/sec   total: 5
-upcall_flow_limit_hit      0.2/sec     0.050/sec        0.0008/sec   total: 3
-netlink_overflow           0.0/sec     0.000/sec        0.0003/sec   total: 1
-drop_action_of_pipeline    0.0/sec     0.000/sec        0.0006/sec   total: 2
-112 events never hit
-)";
+using testing::kCoverageShow;
+using testing::kDpctlShow;
+using testing::kUpcallShow;
 
 // Replies are ovs-vswitchd's to write: a long or strange line is no value, never a crash (a
 // 250-character line overflowed a scrape thread's stack in std::regex).
