@@ -326,8 +326,9 @@ TEST(OvsPrometheusTest, UpcallExpressionsReturnData) {
 
   // Failed upcalls: large new flows while the handlers are stopped, twice, so that Prometheus
   // has scraped every counter before it grows (a counter's first sample is no increase).
+  // Generous: an emulated guest on a busy machine has taken over a minute for its first scrapes.
   auto scraped = [&](const std::string& selector) {
-    return WaitFor([&] { return !prom.Query("count(" + selector + ")")["data"]["result"].empty(); }, 60s);
+    return WaitFor([&] { return !prom.Query("count(" + selector + ")")["data"]["result"].empty(); }, 180s);
   };
   hosts.NewFlows(10, 10000);
   ASSERT_TRUE(scraped("vnet_ovs_upcalls_total"));
