@@ -1,6 +1,7 @@
 #include "app/app.h"
 
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -9,13 +10,13 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <chrono>
-#include <fstream>
 #include <future>
 #include <iostream>
 #include <optional>
 #include <sstream>
 #include <thread>
 
+#include "app/capabilities.h"
 #include "app/options.h"
 #include "collectors/registry.h"
 #include "http/server.h"
@@ -58,21 +59,16 @@ Level ParseLevel(const std::string& s) {
 }
 
 // The capabilities some collectors can do without, at a cost the operator must hear of once.
-void WarnMissingCapabilities() {
-  uint64_t effective = 0;
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
-  }
+void WarnMissingCapabilities(Capabilities effective) {
   static constexpr struct {
     int bit;
     const char* name;
     const char* loss;
   } kOptional[] = {
-      {21, "CAP_SYS_ADMIN",
+      {CAP_SYS_ADMIN, "CAP_SYS_ADMIN",
        "collectors drops, tap and upcall cannot enter other network namespaces (setns): their devices there "
        "are labelled by ifindex, not by name"},
-      {34, "CAP_SYSLOG",
+      {CAP_SYSLOG, "CAP_SYSLOG",
        "collector drops cannot read kernel addresses in /proc/kallsyms: its location label is \"unknown\""},
   };
   for (const auto& c : kOptional) {
@@ -145,6 +141,10 @@ int Main(int argc, char** argv) {
   static std::promise<int> stop;
   static std::atomic<bool> serving = false;
   std::thread([sigs] {
+    try {
+      KeepOnly(0);  // it only waits for signals
+    } catch (const std::exception&) {
+    }
     for (;;) {
       int sig = 0;
       sigwait(&sigs, &sig);
@@ -184,7 +184,6 @@ int Main(int argc, char** argv) {
     Log(Level::kError, "cannot load BPF programs: run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
     return 1;
   }
-  WarnMissingCapabilities();
 
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
@@ -201,6 +200,17 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  // From here on only what scrapes and late attaches need; the threads made below inherit it.
+  if (!opts.config_check && opts.capabilities_keep != "all") {
+    try {
+      KeepOnly(ParseCapabilities(opts.capabilities_keep));
+    } catch (const std::exception& e) {
+      Log(Level::kError, std::string("cannot drop capabilities: ") + e.what());
+      return 1;
+    }
+    Log(Level::kInfo, "capabilities kept: " + CapabilityNames(EffectiveCapabilities()));
+  }
+  WarnMissingCapabilities(EffectiveCapabilities());
   if (opts.config_check) {
     std::cout << (all_attached ? "configuration valid, all probes attached (or waiting for their module)\n"
                                : "configuration valid, some probes did not attach (see above)\n");

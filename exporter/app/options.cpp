@@ -1,5 +1,7 @@
 #include "app/options.h"
 
+#include "app/capabilities.h"
+
 #include <map>
 
 namespace vnet::app {
@@ -16,6 +18,8 @@ Exports packet drops and latency of KVM / Open vSwitch hypervisors to Prometheus
                              0 when all enabled probes attached, 1 otherwise
   --bpf.btf-path=FILE        kernel BTF for kernels without /sys/kernel/btf/vmlinux (overrides bpf.btf_path)
   --log.level=LEVEL          debug, info, warn or error (default "info")
+  --capabilities.keep=LIST   capabilities kept once the probes are attached, e.g. "cap_bpf,cap_perfmon";
+                             "none", or "all" to drop none (default "cap_bpf,cap_perfmon,cap_sys_admin,cap_syslog")
   --version                  print the version and exit
   --help                     print this help and exit
 )";
@@ -26,7 +30,7 @@ Options ParseOptions(const std::vector<std::string>& args) {
   const std::map<std::string, std::string*> values = {
       {"--web.listen-address", &o.listen_address}, {"--web.telemetry-path", &o.telemetry_path},
       {"--config.file", &o.config_file},           {"--bpf.btf-path", &o.btf_path},
-      {"--log.level", &o.log_level},
+      {"--log.level", &o.log_level},               {"--capabilities.keep", &o.capabilities_keep},
   };
   const std::map<std::string, bool*> switches = {
       {"--config.check", &o.config_check}, {"--version", &o.version}, {"--help", &o.help}, {"-h", &o.help}};
@@ -56,6 +60,13 @@ Options ParseOptions(const std::vector<std::string>& args) {
   }
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" && o.log_level != "error") {
     throw UsageError("--log.level must be debug, info, warn or error");
+  }
+  if (o.capabilities_keep != "all") {
+    try {
+      ParseCapabilities(o.capabilities_keep);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--capabilities.keep: ") + e.what());
+    }
   }
   return o;
 }

@@ -16,6 +16,7 @@ struct Options {
   std::string config_file;  // empty: the embedded default
   std::string btf_path;     // overrides bpf.btf_path of the config
   std::string log_level = "info";
+  std::string capabilities_keep = "cap_bpf,cap_perfmon,cap_sys_admin,cap_syslog";  // or "all", "none"
   bool config_check = false;
   bool version = false;
   bool help = false;

@@ -186,6 +186,7 @@ class Running {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   const std::string& output() const { return output_; }
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
@@ -224,6 +225,45 @@ TEST(CliTest, SigtermDuringStartUpEndsAtOnce) {
   EXPECT_EQ(e.Wait(), 0) << e.output();
   EXPECT_NE(e.output().find("shutting down on Terminated during start-up"), std::string::npos) << e.output();
   EXPECT_EQ(e.output().find("listening on"), std::string::npos) << e.output();
+}
+
+// A capability set line of /proc/<pid>/status or /proc/<pid>/task/<tid>/status.
+uint64_t CapabilityLine(const std::string& status_file, const std::string& key) {
+  std::ifstream status(status_file);
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1), nullptr, 16);
+  }
+  return ~0ull;
+}
+
+// Once its probes are attached the exporter keeps only what scrapes and late attaches need,
+// in every thread, and scrapes still work; --capabilities.keep chooses fewer.
+TEST(CliTest, KeepsOnlyTheCapabilitiesItNeeds) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
+  constexpr uint64_t kBpf = 1ull << 39, kPerfmon = 1ull << 38, kSysAdmin = 1ull << 21, kSyslog = 1ull << 34;
+  for (auto [flag, kept] : {std::pair{std::string(), kBpf | kPerfmon | kSysAdmin | kSyslog},
+                            std::pair{std::string(" --capabilities.keep=cap_bpf,PERFMON"), kBpf | kPerfmon}}) {
+    Running e("--web.listen-address=127.0.0.1:0" + flag);
+    ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
+    ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
+    const uint16_t port = std::stoi(e.output().substr(e.output().find(" (port ") + 7));
+    const std::string proc = "/proc/" + std::to_string(e.pid());
+    for (const char* set : {"CapEff", "CapPrm", "CapBnd"}) EXPECT_EQ(CapabilityLine(proc + "/status", set), kept) << set;
+    EXPECT_EQ(CapabilityLine(proc + "/status", "CapInh"), 0u);
+    EXPECT_EQ(CapabilityLine(proc + "/status", "CapAmb"), 0u);
+    for (const auto& task : std::filesystem::directory_iterator(proc + "/task")) {
+      const uint64_t eff = CapabilityLine(task.path().string() + "/status", "CapEff");
+      EXPECT_EQ(eff & ~kept, 0u) << task.path() << " holds more than the kept set";
+    }
+    HttpResponse r = HttpGet(port, "/metrics");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("vnet_exporter_collector_success{collector=\"drops\"} 1\n"), std::string::npos);
+    const bool warned = e.output().find("without CAP_SYS_ADMIN") != std::string::npos;
+    EXPECT_EQ(warned, !(kept & kSysAdmin)) << e.output();
+  }
+  Result bad = Exporter("--capabilities.keep=cap_bpf,cap_flying");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("--capabilities.keep: unknown capability \"cap_flying\""), std::string::npos) << bad.output;
 }
 
 // A port in use is said first, before any probe is attached.
