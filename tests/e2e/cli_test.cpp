@@ -13,6 +13,7 @@
 #include "../support/fixtures.h"
 #include "../support/http.h"
 #include "../support/netns.h"
+#include "../support/slow_vswitchd.h"
 
 namespace vnet::testing {
 namespace {
@@ -210,6 +211,28 @@ TEST(CliTest, SighupIsLoggedAndSigtermEnds) {
   e.Signal(SIGTERM);
   EXPECT_EQ(e.Wait(), 0) << e.output();
   EXPECT_NE(e.output().find("shutting down on Terminated"), std::string::npos) << e.output();
+}
+
+// SIGTERM while a scrape waits for a slow ovs-vswitchd: the scrape is answered in full, then
+// the exporter ends (it used to abort the response).
+TEST(CliTest, SigtermLetsAScrapeInProgressFinish) {
+  TempDir dir;
+  SlowVswitchd vs(dir.path().string(), std::chrono::milliseconds(300));
+  std::string cfg = dir.Write("ovs.yaml", "collectors: {drops: {enabled: false}, tap: {enabled: false}, "
+                                          "upcall: {enabled: false}, interface: {enabled: false}, "
+                                          "ovs: {rundir: " + dir.path().string() + ", timeout: 5s}}\n");
+  Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
+  ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
+  ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
+  const uint16_t port = std::stoi(e.output().substr(e.output().find(" (port ") + 7));
+  HttpResponse r;
+  std::thread scrape([&] { r = HttpGet(port, "/metrics"); });
+  ASSERT_TRUE(WaitFor([&] { return vs.served() > 0; }));  // the scrape is at ovs-vswitchd now
+  e.Signal(SIGTERM);
+  scrape.join();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("vnet_exporter_collector_success{collector=\"ovs\"} 1\n"), std::string::npos) << r.body;
+  EXPECT_EQ(e.Wait(), 0) << e.output();
 }
 
 // Start-up with maps of millions of entries takes seconds: SIGTERM is not held until it ends.

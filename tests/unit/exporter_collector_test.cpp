@@ -15,61 +15,15 @@
 #include <vector>
 
 #include "../support/fixtures.h"
+#include "../support/slow_vswitchd.h"
 #include "collectors/ovs_collector.h"
 
 namespace vnet::collectors {
 namespace {
 
-// A stand-in for ovs-vswitchd's control socket that answers every command after `delay`,
-// counting how many connections it serves at once.
-class SlowVswitchd {
- public:
-  SlowVswitchd(const std::string& rundir, std::chrono::milliseconds delay) : delay_(delay) {
-    std::ofstream(rundir + "/ovs-vswitchd.pid") << "4242\n";
-    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strcpy(addr.sun_path, (rundir + "/ovs-vswitchd.4242.ctl").c_str());
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    listen(fd_, 64);
-    accept_ = std::thread([this] {
-      for (int c; (c = accept(fd_, nullptr, nullptr)) >= 0;) {
-        handlers_.emplace_back([this, c] { Serve(c); });
-      }
-    });
-  }
-  ~SlowVswitchd() {
-    shutdown(fd_, SHUT_RDWR);
-    accept_.join();
-    for (auto& t : handlers_) t.join();
-    close(fd_);
-  }
-  int most_at_once() const { return most_; }
-
- private:
-  void Serve(int c) {
-    char buf[4096];
-    (void)!recv(c, buf, sizeof(buf), 0);
-    const int now = ++active_;
-    for (int m = most_; now > m && !most_.compare_exchange_weak(m, now);) {
-    }
-    std::this_thread::sleep_for(delay_);
-    --active_;
-    const std::string reply = R"({"id":0,"error":null,"result":"system@ovs-system:\n  flows: 1\n"})";
-    (void)!send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-    close(c);
-  }
-
-  std::chrono::milliseconds delay_;
-  int fd_ = -1;
-  std::thread accept_;
-  std::vector<std::thread> handlers_;
-  std::atomic<int> active_ = 0, most_ = 0;
-};
-
 TEST(ExporterCollector, ScrapesOfASlowSourceRunSideBySide) {
   testing::TempDir dir;
-  SlowVswitchd vs(dir.path().string(), std::chrono::milliseconds(300));
+  testing::SlowVswitchd vs(dir.path().string(), std::chrono::milliseconds(300));
   OvsCollector::Settings settings;
   settings.rundir = dir.path().string();
   settings.timeout = std::chrono::seconds(5);
@@ -95,7 +49,7 @@ TEST(ExporterCollector, ScrapesOfASlowSourceRunSideBySide) {
 // (each call used to get the whole timeout, so a stuck daemon cost a scrape three of them).
 TEST(ExporterCollector, TheOvsTimeoutCoversAllItsCalls) {
   testing::TempDir dir;
-  SlowVswitchd vs(dir.path().string(), std::chrono::milliseconds(250));
+  testing::SlowVswitchd vs(dir.path().string(), std::chrono::milliseconds(250));
   OvsCollector::Settings settings;
   settings.rundir = dir.path().string();
   settings.timeout = std::chrono::milliseconds(400);
