@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <poll.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -216,6 +217,41 @@ TEST(HttpTest, TheScrapersTimeoutIsTheScrapesBudget) {
     EXPECT_EQ(Answer(s).substr(0, 13), "HTTP/1.1 200 ") << header;
     EXPECT_EQ(budget, expected) << header;
     close(s);
+  }
+}
+
+std::string Gunzip(const std::string& in) {
+  z_stream z{};
+  EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+  std::string out(1 << 20, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  inflateEnd(&z);
+  return out;
+}
+
+// Prometheus sends Accept-Encoding: gzip; the text is then sent compressed.
+TEST(HttpTest, ScrapesAreGzippedWhenTheClientTakesIt) {
+  collectors::ExporterCollector exporter({});
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string("landing"); });
+  const std::string plain = HttpGet(server.port(), "/metrics").body;
+  ASSERT_NE(plain.find("vnet_exporter_build_info"), std::string::npos);
+  for (auto [accept, gzipped] : {std::pair{"gzip", true}, std::pair{"deflate, gzip;q=0.5", true},
+                                 std::pair{"gzip;q=0", false}, std::pair{"identity", false}, std::pair{"", false}}) {
+    int s = Connect(server.port(), std::string("GET /metrics HTTP/1.1\r\n") +
+                                       (*accept ? std::string("Accept-Encoding: ") + accept + "\r\n" : "") + "\r\n");
+    const std::string raw = Answer(s);
+    close(s);
+    const auto end = raw.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << accept;
+    const std::string head = raw.substr(0, end), body = raw.substr(end + 4);
+    EXPECT_EQ(head.find("Content-Encoding: gzip") != std::string::npos, gzipped) << accept << "\n" << head;
+    EXPECT_NE(head.find("Content-Length: " + std::to_string(body.size())), std::string::npos) << head;
+    EXPECT_EQ(gzipped ? Gunzip(body) : body, plain) << accept;
   }
 }
 
