@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -73,18 +74,11 @@ class HashTable : public CounterTable<Key, Value> {
     }
   }
 
+  // Entries as they are: memory in proportion to the entries, not the capacity, and per-CPU
+  // copies summed chunk by chunk as they are read.
   std::vector<std::pair<Key, Value>> Read() const override {
-    constexpr std::size_t words = sizeof(Value) / 8;
-    std::vector<Key> keys(capacity_);
-    std::vector<uint64_t> values(static_cast<std::size_t>(capacity_) * ncpu_ * words);
-    uint32_t total = 0;
-    if (!ReadBatch(keys, values, total)) total = ReadOneByOne(keys, values);
-
     std::vector<std::pair<Key, Value>> out;
-    out.reserve(total);
-    for (uint32_t i = 0; i < total; i++) {
-      out.emplace_back(keys[i], SumPerCpu<Value>(&values[static_cast<std::size_t>(i) * ncpu_ * words], ncpu_));
-    }
+    if (!ReadBatch(out)) ReadOneByOne(out);
     return out;
   }
 
@@ -95,41 +89,47 @@ class HashTable : public CounterTable<Key, Value> {
   uint32_t Capacity() const override { return capacity_; }
 
  private:
-  // Batch lookup (5.6+): one syscall per few buckets instead of two per entry. False when the
-  // kernel does not support it for this map.
-  bool ReadBatch(std::vector<Key>& keys, std::vector<uint64_t>& values, uint32_t& total) const {
-    constexpr std::size_t words = sizeof(Value) / 8;
+  static constexpr std::size_t kWords = sizeof(Value) / 8;
+
+  // Batch lookup (5.6+): one syscall per chunk of buckets instead of two per entry. False when
+  // the kernel does not support it for this map.
+  bool ReadBatch(std::vector<std::pair<Key, Value>>& out) const {
+    uint32_t chunk = std::min<uint32_t>(capacity_, 1024);
+    std::vector<Key> keys(chunk);
+    std::vector<uint64_t> values(static_cast<std::size_t>(chunk) * ncpu_ * kWords);
     uint64_t token[(sizeof(Key) + 7) / 8 + 1] = {};  // hash maps use a u32 bucket cursor
     bool first = true;
-    total = 0;
-    while (total < capacity_) {
-      uint32_t count = capacity_ - total;
-      int err = bpf_map_lookup_batch(fd_, first ? nullptr : token, token, &keys[total],
-                                     &values[static_cast<std::size_t>(total) * ncpu_ * words], &count, nullptr);
+    while (out.size() < capacity_) {
+      uint32_t count = chunk;
+      int err = bpf_map_lookup_batch(fd_, first ? nullptr : token, token, keys.data(), values.data(), &count, nullptr);
+      if (err == -ENOSPC && count == 0 && chunk < capacity_) {  // one bucket holds more than a chunk
+        chunk = std::min<uint32_t>(capacity_, chunk * 2);
+        keys.resize(chunk);
+        values.resize(static_cast<std::size_t>(chunk) * ncpu_ * kWords);
+        continue;
+      }
       if (err && err != -ENOENT) {
         if (first && (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP)) return false;
         throw std::runtime_error("bpf_map_lookup_batch: " + std::string(strerror(-err)));
       }
-      total += count;
+      for (uint32_t i = 0; i < count; i++) {
+        out.emplace_back(keys[i], SumPerCpu<Value>(&values[static_cast<std::size_t>(i) * ncpu_ * kWords], ncpu_));
+      }
       first = false;
       if (err == -ENOENT) break;
     }
     return true;
   }
 
-  uint32_t ReadOneByOne(std::vector<Key>& keys, std::vector<uint64_t>& values) const {
-    constexpr std::size_t words = sizeof(Value) / 8;
-    uint32_t total = 0;
+  void ReadOneByOne(std::vector<std::pair<Key, Value>>& out) const {
+    std::vector<uint64_t> value(static_cast<std::size_t>(ncpu_) * kWords);
     Key cur, next;
     const Key* prev = nullptr;
-    while (total < capacity_ && bpf_map_get_next_key(fd_, prev, &next) == 0) {
-      if (bpf_map_lookup_elem(fd_, &next, &values[static_cast<std::size_t>(total) * ncpu_ * words]) == 0) {
-        keys[total++] = next;
-      }
+    while (out.size() < capacity_ && bpf_map_get_next_key(fd_, prev, &next) == 0) {
+      if (bpf_map_lookup_elem(fd_, &next, value.data()) == 0) out.emplace_back(next, SumPerCpu<Value>(value.data(), ncpu_));
       cur = next;
       prev = &cur;
     }
-    return total;
   }
 
   int fd_;
