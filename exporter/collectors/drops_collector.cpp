@@ -116,7 +116,7 @@ std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
                                  prometheus::MetricType::Counter);
   auto bytes = metrics::Family("vnet_dropped_bytes_total", "Bytes of the packets counted in vnet_drops_total.",
                                prometheus::MetricType::Counter);
-  if (!probe_) return {packets, bytes};
+  if (!probe_) return metrics::Families(std::move(packets), std::move(bytes));
   std::lock_guard lock(mu_);
   const auto now = decltype(table_)::Clock::now();
   auto series = table_.Read(*probe_->tables.drops, now);
@@ -138,7 +138,7 @@ std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
     metrics::AddCounter(packets, labels, static_cast<double>(v.packets));
     metrics::AddCounter(bytes, labels, static_cast<double>(v.bytes));
   }
-  return {packets, bytes};
+  return metrics::Families(std::move(packets), std::move(bytes));
 }
 
 }  // namespace vnet::collectors

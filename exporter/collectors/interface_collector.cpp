@@ -114,7 +114,7 @@ std::vector<prometheus::MetricFamily> InterfaceCollector::Collect() const {
                        {"iface_status", o.iface_status}},
                       1);
   }
-  return {info, up};
+  return metrics::Families(std::move(info), std::move(up));
 }
 
 }  // namespace vnet::collectors

@@ -177,7 +177,7 @@ std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
                                     MetricType::Counter);
   std::lock_guard lock(mu_);
   FollowModule();
-  if (!probe_) return {upcalls, failures, latency, unanswered};
+  if (!probe_) return metrics::Families(std::move(upcalls), std::move(failures), std::move(latency), std::move(unanswered));
   auto& m = probe_->tables;
   for (const auto& [pkt, f] : inflight_.Expire(*m.inflight, m.now_ns())) unanswered_[DatapathName(f.datapath)]++;
 
@@ -200,7 +200,7 @@ std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
     metrics::AddHistogram(latency, {{"datapath", DatapathName(k.datapath)}}, h, 0, kLastBucket);
   }
   for (const auto& [dp, n] : unanswered_) metrics::AddCounter(unanswered, {{"datapath", dp}}, n);
-  return {upcalls, failures, latency, unanswered};
+  return metrics::Families(std::move(upcalls), std::move(failures), std::move(latency), std::move(unanswered));
 }
 
 }  // namespace vnet::collectors

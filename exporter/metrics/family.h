@@ -32,6 +32,16 @@ inline prometheus::ClientMetric& Add(prometheus::MetricFamily& f, const Labels& 
 
 inline void AddCounter(prometheus::MetricFamily& f, const Labels& labels, double v) { Add(f, labels).counter.value = v; }
 
+// The families in a vector, moved: `return {a, b};` would copy every series (28% of a scrape of
+// a full drops map).
+template <class... F>
+std::vector<prometheus::MetricFamily> Families(F&&... families) {
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(sizeof...(families));
+  (out.push_back(std::forward<F>(families)), ...);
+  return out;
+}
+
 inline void AddGauge(prometheus::MetricFamily& f, const Labels& labels, double v) { Add(f, labels).gauge.value = v; }
 
 }  // namespace vnet::metrics
