@@ -208,6 +208,9 @@ TEST(UpcallModuleTest, TheModuleUnloadsUnderTrafficAndComesBack) {
   ASSERT_TRUE(WaitFor([&] { return c->Probes()[0].attached; })) << c->Probes()[0].error;
   br.NewFlows(3, 30000);
   ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcalls_total", {{"device", "pa"}}) >= 3; }));
+  // An upcall is counted when queued, its latency when ovs-vswitchd answers, later.
+  ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", {}) >= 3; },
+                      std::chrono::seconds(120)));
   stop = true;
   scraper.join();
   // The new instance's upcalls only: the old one's ended with it.
