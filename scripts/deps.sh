@@ -6,7 +6,7 @@ VNET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VNET_BUILD=${VNET_BUILD:-$VNET_ROOT/build}
 
 VNET_PACKAGES=(
-  cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libssl-dev libcrypt-dev
   prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libtinyxml2-dev nlohmann-json3-dev
   iproute2 nftables procps prometheus openvswitch-switch
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd debian-archive-keyring

@@ -19,6 +19,7 @@
 #include "app/capabilities.h"
 #include "app/options.h"
 #include "collectors/registry.h"
+#include "config/error.h"
 #include "http/server.h"
 #include "log/log.h"
 #include "net/link_watcher.h"
@@ -126,6 +127,15 @@ int Main(int argc, char** argv) {
     Log(Level::kError, std::string("configuration: ") + e.what());
     return 1;
   }
+  http::WebConfig web;
+  if (!opts.web_config_file.empty()) {
+    try {
+      web = http::LoadWebConfig(opts.web_config_file);
+    } catch (const config::Error& e) {
+      Log(Level::kError, std::string("web configuration: ") + e.what());
+      return 1;
+    }
+  }
   if (!opts.btf_path.empty()) cfg.btf_path = opts.btf_path;
 
   // Signals go to a thread of their own, started before any other so that every thread blocks
@@ -223,7 +233,7 @@ int Main(int argc, char** argv) {
     });
     http::Server server(std::move(*listener), opts.telemetry_path,
                         [&](std::chrono::milliseconds budget) { return exporter.Collect(budget); },
-                        [&] { return LandingPage(exporter, opts.telemetry_path); });
+                        [&] { return LandingPage(exporter, opts.telemetry_path); }, http::Limits{}, std::move(web));
     Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
     serving = true;
     const int sig = stop.get_future().get();

@@ -13,6 +13,7 @@ Exports packet drops and latency of KVM / Open vSwitch hypervisors to Prometheus
 
   --web.listen-address=ADDR  address to serve on (default ":9748")
   --web.telemetry-path=PATH  path of the metrics (default "/metrics")
+  --web.config.file=FILE     web configuration (exporter-toolkit format): basic_auth_users, http_server_config.headers
   --config.file=FILE         YAML configuration (default: the built-in one, config/vnet_exporter.yaml)
   --config.check             validate the configuration, load and attach the probes, report, and exit:
                              0 when all enabled probes attached, 1 otherwise
@@ -29,7 +30,7 @@ Options ParseOptions(const std::vector<std::string>& args) {
   Options o;
   const std::map<std::string, std::string*> values = {
       {"--web.listen-address", &o.listen_address}, {"--web.telemetry-path", &o.telemetry_path},
-      {"--config.file", &o.config_file},           {"--bpf.btf-path", &o.btf_path},
+      {"--config.file", &o.config_file},           {"--web.config.file", &o.web_config_file},           {"--bpf.btf-path", &o.btf_path},
       {"--log.level", &o.log_level},               {"--capabilities.keep", &o.capabilities_keep},
   };
   const std::map<std::string, bool*> switches = {

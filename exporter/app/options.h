@@ -14,6 +14,7 @@ struct Options {
   std::string listen_address = kDefaultListen;
   std::string telemetry_path = "/metrics";
   std::string config_file;  // empty: the embedded default
+  std::string web_config_file;  // empty: no authentication
   std::string btf_path;     // overrides bpf.btf_path of the config
   std::string log_level = "info";
   std::string capabilities_keep = "cap_bpf,cap_perfmon,cap_sys_admin,cap_syslog";  // or "all", "none"

@@ -82,11 +82,10 @@ class DocumentStarts : public YAML::EventHandler {
 
 }  // namespace
 
-Config Parse(const std::string& text, const std::string& file, const std::vector<SectionType>& sections) {
-  YAML::Node root;
+YAML::Node ParseYaml(const std::string& text, const std::string& file) {
   try {
-    // A second document would be ignored: what it says would silently not apply. Counted up to
-    // two, not with YAML::LoadAll, which never ends on some inputs (a lone ",") and exhausts memory.
+    // Documents counted up to two, not with YAML::LoadAll, which never ends on some inputs (a
+    // lone ",") and exhausts memory.
     std::istringstream in(text);
     YAML::Parser parser(in);
     DocumentStarts docs;
@@ -98,10 +97,14 @@ Config Parse(const std::string& text, const std::string& file, const std::vector
       throw Error(file + ":" + std::to_string(second.line + 1) +
                   (second.pos == docs.starts[0].pos ? ": invalid YAML" : ": a second YAML document"));
     }
-    root = YAML::Load(text);
+    return YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
   }
+}
+
+Config Parse(const std::string& text, const std::string& file, const std::vector<SectionType>& sections) {
+  YAML::Node root = ParseYaml(text, file);
   try {
     return FromYaml(root, file, sections);
   } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee

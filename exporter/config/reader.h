@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -48,6 +49,21 @@ class Reader {
   std::optional<Reader> Child(const std::string& key) const {
     if (!node_.IsMap() || !node_[key]) return std::nullopt;
     return Reader(file_, node_[key], Join(key));
+  }
+
+  // The entries of a mapping whose keys are the user's own (user names, header names).
+  std::vector<std::pair<std::string, Reader>> Entries() const {
+    if (node_.IsNull()) return {};
+    if (!node_.IsMap()) Fail("expected a mapping");
+    std::vector<std::pair<std::string, Reader>> out;
+    std::set<std::string> seen;
+    for (const auto& kv : node_) {
+      if (!kv.first.IsScalar()) Reader(file_, kv.first, path_).Fail("a key must be a plain name");
+      const std::string& key = kv.first.Scalar();
+      if (!seen.insert(key).second) Reader(file_, kv.first, Join(key)).Fail("duplicate key");
+      out.emplace_back(key, Reader(file_, kv.second, Join(key)));
+    }
+    return out;
   }
 
   bool Bool() const {
@@ -123,5 +139,9 @@ class Reader {
   YAML::Node node_;
   std::string path_;
 };
+
+// The one YAML document of `text` (a null node when empty); `file` names it in errors. Throws
+// Error for invalid YAML and for a second document (what it said would silently not apply).
+YAML::Node ParseYaml(const std::string& text, const std::string& file);
 
 }  // namespace vnet::config

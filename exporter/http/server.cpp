@@ -26,6 +26,7 @@ const char* StatusText(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -169,12 +170,14 @@ void Listener::Close() {
 Listener::Listener(Listener&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
 
 Server::Server(Listener listener, std::string telemetry_path, Scrape scrape, std::function<std::string()> landing_page,
-               Limits limits)
+               Limits limits, WebConfig web)
     : listener_(std::move(listener)),
       telemetry_path_(std::move(telemetry_path)),
       scrape_(std::move(scrape)),
       landing_page_(std::move(landing_page)),
-      limits_(limits) {
+      limits_(limits),
+      auth_(std::move(web.basic_auth_users)) {
+  for (const auto& [name, value] : web.headers) headers_ += name + ": " + value + "\r\n";
   if (listen(listener_.fd(), SOMAXCONN) != 0) throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   stop_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -362,15 +365,23 @@ void Server::Work() {
 
 void Server::Answer(int fd, const Request& request) {
   const auto deadline = Clock::now() + limits_.write_timeout;
-  const bool metrics = request.path == telemetry_path_;
-  if (!metrics && request.path != "/") {
-    SendAll(fd, Refusal(404), deadline);
+  const bool head = request.method == "HEAD";
+  // Short answers: the web configuration's headers, and a body unless HEAD.
+  auto refuse = [&](int status, const std::string& extra) {
+    const std::string body = std::string(StatusText(status)) + "\n";
+    SendAll(fd, Head(status, "text/plain; charset=utf-8", body.size(), headers_ + extra) + (head ? "" : body), deadline);
+  };
+  if (auth_.required() && !auth_.Check(request.Header("authorization"))) {
+    refuse(401, "WWW-Authenticate: Basic\r\n");
     return;
   }
-  const bool head = request.method == "HEAD";
+  const bool metrics = request.path == telemetry_path_;
+  if (!metrics && request.path != "/") {
+    refuse(404, "");
+    return;
+  }
   if (!head && request.method != "GET") {
-    const std::string body = "only GET and HEAD\n";
-    SendAll(fd, Head(405, "text/plain; charset=utf-8", body.size(), "Allow: GET, HEAD\r\n") + body, deadline);
+    refuse(405, "Allow: GET, HEAD\r\n");
     return;
   }
   int status = 200;
@@ -390,9 +401,9 @@ void Server::Answer(int fd, const Request& request) {
     type = "text/plain; charset=utf-8";
     body = std::string("scrape failed: ") + e.what() + "\n";
   }
-  std::string extra;
+  std::string extra = headers_;
   if (metrics && status == 200) {
-    extra = "Vary: Accept-Encoding\r\n";
+    extra += "Vary: Accept-Encoding\r\n";
     if (AcceptsGzip(request)) {
       if (auto gz = Gzip(body)) {
         body = std::move(*gz);

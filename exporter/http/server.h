@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "http/request.h"
+#include "http/web_config.h"
 
 namespace vnet::http {
 
@@ -59,11 +60,11 @@ using Scrape = std::function<std::vector<prometheus::MetricFamily>(std::chrono::
 class Server {
  public:
   Server(Listener listener, std::string telemetry_path, Scrape scrape, std::function<std::string()> landing_page,
-         Limits limits = {});
+         Limits limits = {}, WebConfig web = {});
   Server(const std::string& listen_address, std::string telemetry_path, Scrape scrape,
-         std::function<std::string()> landing_page, Limits limits = {})
+         std::function<std::string()> landing_page, Limits limits = {}, WebConfig web = {})
       : Server(Listener(listen_address), std::move(telemetry_path), std::move(scrape), std::move(landing_page),
-               limits) {}
+               limits, std::move(web)) {}
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -100,6 +101,8 @@ class Server {
   Scrape scrape_;
   std::function<std::string()> landing_page_;
   Limits limits_;
+  BasicAuth auth_;
+  std::string headers_;  // the web configuration's, as header lines
 
   // Gate thread only.
   int epoll_ = -1;

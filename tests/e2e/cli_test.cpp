@@ -213,6 +213,36 @@ TEST(CliTest, SighupIsLoggedAndSigtermEnds) {
   EXPECT_NE(e.output().find("shutting down on Terminated"), std::string::npos) << e.output();
 }
 
+// --web.config.file with the binary: curl without, with wrong and with right credentials; a bad
+// file stops it at start with file, line and key.
+TEST(CliTest, WebConfigFileBasicAuth) {
+  TempDir dir;
+  const std::string hash = Sh("python3 -W ignore -c 'import crypt; print(crypt.crypt(\"s3cret\", "
+                              "crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)), end=\"\")'");
+  ASSERT_EQ(hash.rfind("$2", 0), 0u) << hash;
+  const std::string web = dir.Write("web.yml", "basic_auth_users:\n  prometheus: " + hash + "\n");
+  std::string cfg = dir.Write("none.yaml", "collectors: {drops: {enabled: false}, tap: {enabled: false}, "
+                                           "upcall: {enabled: false}, ovs: {enabled: false}, interface: {enabled: false}}\n");
+  Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg + " --web.config.file=" + web);
+  ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
+  ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
+  const std::string url = "http://127.0.0.1:" + e.output().substr(e.output().find(" (port ") + 7,
+                                                                  e.output().find(")\n") - e.output().find(" (port ") - 7);
+  auto status = [&](const std::string& curl_args) {
+    return Sh("curl -s -o /dev/null -w '%{http_code}' " + curl_args + " " + url + "/metrics");
+  };
+  EXPECT_EQ(status(""), "401");
+  EXPECT_EQ(status("-u prometheus:wrong"), "401");
+  EXPECT_EQ(status("-u prometheus:s3cret"), "200");
+
+  const std::string bad = dir.Write("bad.yml", "basic_auth_users:\n  prometheus: plain\n");
+  Result r = Exporter("--config.file=" + cfg + " --web.config.file=" + bad);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("web configuration: " + bad + ":2: basic_auth_users.prometheus: expected a bcrypt hash"),
+            std::string::npos)
+      << r.output;
+}
+
 // SIGTERM while a scrape waits for a slow ovs-vswitchd: the scrape is answered in full, then
 // the exporter ends (it used to abort the response).
 TEST(CliTest, SigtermLetsAScrapeInProgressFinish) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <poll.h>
+#include <crypt.h>
+#include <openssl/evp.h>
 #include <zlib.h>
 
 #include <atomic>
@@ -12,12 +14,15 @@
 #include <thread>
 #include <tuple>
 
+#include "../support/fixtures.h"
 #include "../support/http.h"
 #include "../support/netns.h"
 #include "app/app.h"
 #include "collectors/registry.h"
 #include "kernel/drop_reasons.h"
+#include "config/error.h"
 #include "http/server.h"
+#include "http/web_config.h"
 
 namespace vnet::testing {
 namespace {
@@ -281,6 +286,79 @@ TEST(HttpTest, StopLetsAScrapeInProgressFinish) {
     scrape.join();
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "# TYPE slow_done gauge\nslow_done 1\n");
+  }
+}
+
+// bcrypt of `password` at the lowest cost (the tests' time, not the hash's strength, matters here).
+std::string Bcrypt(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  EXPECT_NE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof(salt)), nullptr);
+  crypt_data data{};
+  return crypt_r(password.c_str(), salt, &data);
+}
+
+std::string BasicHeader(const std::string& user_password) {
+  std::string out(4 * ((user_password.size() + 2) / 3) + 1, '\0');
+  out.resize(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                             reinterpret_cast<const unsigned char*>(user_password.data()),
+                             static_cast<int>(user_password.size())));
+  return "Authorization: Basic " + out + "\r\n";
+}
+
+// --web.config.file: basic_auth_users with bcrypt hashes, and headers on every answer.
+TEST(WebConfigTest, BasicAuthUsersAndHeaders) {
+  TempDir dir;
+  const std::string file = dir.Write("web.yml", "basic_auth_users:\n  prometheus: " + Bcrypt("s3cret") +
+                                                    "\n  other: " + Bcrypt("x") +
+                                                    "\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n");
+  collectors::ExporterCollector exporter({});
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string("landing"); }, {},
+                      http::LoadWebConfig(file));
+  auto get = [&](const std::string& path, const std::string& auth) {
+    int s = Connect(server.port(), "GET " + path + " HTTP/1.1\r\n" + auth + "\r\n");
+    std::string raw = Answer(s);
+    close(s);
+    return raw;
+  };
+  for (const std::string& auth : {std::string(), BasicHeader("prometheus:wrong"), BasicHeader("nobody:s3cret"),
+                                  BasicHeader("prometheus"), std::string("Authorization: Basic !!!!\r\n"),
+                                  std::string("Authorization: Bearer s3cret\r\n")}) {
+    for (const char* path : {"/metrics", "/"}) {
+      const std::string raw = get(path, auth);
+      EXPECT_EQ(raw.substr(0, 13), "HTTP/1.1 401 ") << path << " " << auth;
+      EXPECT_NE(raw.find("WWW-Authenticate: Basic\r\n"), std::string::npos) << raw;
+      EXPECT_NE(raw.find("X-Frame-Options: deny\r\n"), std::string::npos) << raw;
+      EXPECT_EQ(raw.find("vnet_exporter"), std::string::npos) << raw;
+    }
+  }
+  for (int i = 0; i < 2; ++i) {  // the second time from the cache of passed checks
+    const std::string raw = get("/metrics", BasicHeader("prometheus:s3cret"));
+    EXPECT_EQ(raw.substr(0, 13), "HTTP/1.1 200 ") << raw;
+    EXPECT_NE(raw.find("X-Frame-Options: deny\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("vnet_exporter_build_info"), std::string::npos);
+  }
+  EXPECT_EQ(get("/", BasicHeader("other:x")).substr(0, 13), "HTTP/1.1 200 ");
+}
+
+TEST(WebConfigTest, BadFilesAreRefusedWithFileLineAndKey) {
+  TempDir dir;
+  for (auto [text, error] : std::vector<std::pair<std::string, std::string>>{
+           {"basic_auth_users:\n  prometheus: secret\n", ":2: basic_auth_users.prometheus: expected a bcrypt hash ($2y$...)"},
+           {"basic_auth_users:\n  prometheus: $1$abc$def\n", ":2: basic_auth_users.prometheus: expected a bcrypt hash"},
+           {"basic_auth_user: {}\n", ":1: basic_auth_user: unknown key"},
+           {"http_server_config:\n  headers:\n    Content-Type: text/html\n",
+            ":3: http_server_config.headers.Content-Type: set by the exporter itself"},
+           {"http_server_config:\n  headers:\n    \"Bad Name\": x\n", ":3: http_server_config.headers.Bad Name: not a header name"},
+           {"tls_server_config:\n  cert_file: a.crt\n", ":2: tls_server_config: TLS is not supported yet"},
+           {"basic_auth_users: [a]\n", ":1: basic_auth_users: expected a mapping"},
+       }) {
+    const std::string file = dir.Write("web.yml", text);
+    try {
+      http::LoadWebConfig(file);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const config::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(file + error), std::string::npos) << e.what();
+    }
   }
 }
 
