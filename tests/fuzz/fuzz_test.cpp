@@ -1,4 +1,4 @@
-// Bounded, seeded fuzzing of everything others write: the configuration, libvirt's domain XML,
+// Bounded, seeded fuzzing of everything others write: the configurations, libvirt's domain XML,
 // OVSDB and ovs-vswitchd replies (parsed, and framed over a real unix socket) and HTTP requests
 // (parsed, and sent to a real server). Each target mutates real samples a few thousand times
 // with a fixed seed, within a time box, and asserts what the exporter promises: no crash, only
@@ -28,6 +28,7 @@
 #include "config/error.h"
 #include "http/request.h"
 #include "http/server.h"
+#include "http/web_config.h"
 #include "identity/libvirt.h"
 #include "identity/ovsdb.h"
 #include "net/jsonrpc.h"
@@ -123,6 +124,21 @@ TEST(Fuzz, Config) {
        [](const std::string& text) {
          try {
            collectors::ParseConfig(text, "fuzz.yaml");
+         } catch (const config::Error&) {
+         } catch (const std::exception& e) {
+           ADD_FAILURE() << "not a config::Error: " << e.what();
+         }
+       });
+}
+
+TEST(Fuzz, WebConfig) {
+  TempDir dir;
+  Fuzz({"basic_auth_users:\n  prometheus: $2b$04$WZ5YO2SnwV0b9uuPzkcScewThO6KfceJnaz1apzWXHp/9hNEySX9u\n"
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"},
+       [&](const std::string& text) {
+         const std::string file = dir.Write("web.yml", text);
+         try {
+           http::LoadWebConfig(file);
          } catch (const config::Error&) {
          } catch (const std::exception& e) {
            ADD_FAILURE() << "not a config::Error: " << e.what();
