@@ -7,6 +7,7 @@
 // exist once their trouble happened.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <crypt.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -64,12 +65,14 @@ std::string UrlEncode(const std::string& s) {
 
 class PrometheusServer {
  public:
-  PrometheusServer(uint16_t exporter_port, const std::string& rules) : port_(FreePort()) {
+  // `job` is added to the scrape job's YAML (basic_auth, ...).
+  PrometheusServer(uint16_t exporter_port, const std::string& rules, const std::string& job = "")
+      : port_(FreePort()) {
     std::ofstream(dir_.path() / "prometheus.yml")
         << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         << "rule_files: ['" << rules << "']\n"
         << "scrape_configs:\n  - job_name: vnet\n    static_configs: [{targets: ['127.0.0.1:" << exporter_port
-        << "']}]\n";
+        << "']}]\n" << job;
     pid_ = fork();
     if (pid_ == 0) {
       int devnull = open("/dev/null", O_WRONLY);
@@ -214,9 +217,17 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
                                               "test.yaml");
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
-  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); });
-  PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml");
+  // Scraped as in production: with basic auth (--web.config.file).
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  ASSERT_NE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof(salt)), nullptr);
+  crypt_data hashed{};
+  http::WebConfig web{{{"prometheus", crypt_r("s3cret", salt, &hashed)}}, {}};
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); },
+                      {}, web);
+  PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml",
+                        "    basic_auth: {username: prometheus, password: s3cret}\n");
   ASSERT_TRUE(WaitFor([&] { return prom.Ready(); }, 60s)) << "prometheus did not start";
+  EXPECT_EQ(HttpGet(server.port(), "/metrics").status, 401);
 
   // Traffic until the end of the test: the remote sends to the VM, whose backend reads every
   // 5 ms (backlog samples; the ring of 64 overflows now and then: FULL_RING drops on the tap),
