@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <poll.h>
-#include <crypt.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -287,14 +286,6 @@ TEST(HttpTest, StopLetsAScrapeInProgressFinish) {
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "# TYPE slow_done gauge\nslow_done 1\n");
   }
-}
-
-// bcrypt of `password` at the lowest cost (the tests' time, not the hash's strength, matters here).
-std::string Bcrypt(const std::string& password) {
-  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  EXPECT_NE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof(salt)), nullptr);
-  crypt_data data{};
-  return crypt_r(password.c_str(), salt, &data);
 }
 
 std::string BasicHeader(const std::string& user_password) {

@@ -7,7 +7,6 @@
 // exist once their trouble happened.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <crypt.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -218,10 +217,7 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
   // Scraped as in production: with basic auth (--web.config.file).
-  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  ASSERT_NE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof(salt)), nullptr);
-  crypt_data hashed{};
-  http::WebConfig web{{{"prometheus", crypt_r("s3cret", salt, &hashed)}}, {}};
+  http::WebConfig web{{{"prometheus", Bcrypt("s3cret")}}, {}};
   http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); },
                       {}, web);
   PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml",

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +46,14 @@ inline HttpResponse HttpRequest(uint16_t port, const std::string& method, const 
   r.headers = raw.substr(0, end);
   r.body = raw.substr(end + 4);
   return r;
+}
+
+// bcrypt of `password` at the lowest cost (the tests' time, not the hash's strength, matters here).
+inline std::string Bcrypt(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (!crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof(salt))) throw std::runtime_error("crypt_gensalt_rn");
+  crypt_data data{};
+  return crypt_r(password.c_str(), salt, &data);
 }
 
 // What http::Server calls to scrape `exporter` (an ExporterCollector) within a budget.
