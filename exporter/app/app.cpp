@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -101,6 +102,9 @@ std::string LandingPage(const collectors::ExporterCollector& exporter, const std
 }
 
 int Main(int argc, char** argv) {
+  // Each thread that builds a scrape would otherwise keep a malloc arena the size of the largest
+  // scrape it built: memory must not multiply with HTTP workers and collector threads.
+  mallopt(M_ARENA_MAX, 2);
   Options opts;
   try {
     opts = ParseOptions(std::vector<std::string>(argv + 1, argv + argc));
