@@ -323,14 +323,16 @@ TEST(DropsMapFullTest, OtherNamespacesCannotFillTheHostsMap) {
   const bool has_reason = kernel::DropReasons("/sys/kernel/btf/vmlinux", "/sys/kernel/btf").tracepoint_has_reason();
   Labels host{{"device", "lo"}, {"netns", ""}, {"reason", has_reason ? "NO_SOCKET" : "NOT_SPECIFIED"},
               {"location", "__udp4_lib_rcv"}, {"protocol", "udp"}};
+  // Other namespaces of the machine (containers, other tests) may drop meanwhile: drops_other
+  // holds at least this test's 100, so at least 36 found no room.
   ASSERT_TRUE(WaitFor([&] {
     return Value(collector->Collect(), "vnet_drops_total", host) == 3 &&
-           collector->Maps()[1].entries + collector->Maps()[1].update_failures == kNamespaces;
+           collector->Maps()[1].entries + collector->Maps()[1].update_failures >= kNamespaces;
   })) << Value(collector->Collect(), "vnet_drops_total", host) << " host drops; drops_other "
       << collector->Maps()[1].entries << " entries, " << collector->Maps()[1].update_failures << " refused";
   auto maps = collector->Maps();
   EXPECT_EQ(maps[1].entries, 64u);
-  EXPECT_EQ(maps[1].update_failures, static_cast<uint64_t>(kNamespaces - 64));
+  EXPECT_GE(maps[1].update_failures, static_cast<uint64_t>(kNamespaces - 64));
   EXPECT_EQ(maps[0].update_failures, 0u);
 }
 
