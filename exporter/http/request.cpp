@@ -1,9 +1,7 @@
 #include "http/request.h"
 
 namespace vnet::http {
-namespace {
 
-// RFC 9110 token characters.
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
@@ -14,6 +12,8 @@ bool IsToken(std::string_view s) {
   }
   return true;
 }
+
+namespace {
 
 // Visible characters only: a target or value with control bytes is refused, not passed on.
 bool IsVisible(std::string_view s, bool spaces) {

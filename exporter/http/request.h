@@ -19,6 +19,9 @@ struct Request {
   const std::string* Header(std::string_view name) const;
 };
 
+// RFC 9110 token: a method or header name.
+bool IsToken(std::string_view s);
+
 // `head` is everything before the empty line that ends a request head. nullopt when it is not a
 // well-formed HTTP/1.0 or 1.1 request head in origin form ("GET /path?query HTTP/1.1").
 std::optional<Request> ParseRequest(std::string_view head);

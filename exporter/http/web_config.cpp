@@ -8,6 +8,7 @@
 
 #include "config/error.h"
 #include "config/reader.h"
+#include "http/request.h"
 #include "io/file.h"
 
 namespace vnet::http {
@@ -21,14 +22,6 @@ bool OwnHeader(std::string name) {
     if (name == own) return true;
   }
   return false;
-}
-
-bool IsToken(const std::string& s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (!std::isalnum(c) && !std::strchr("!#$%&'*+-.^_`|~", c)) return false;
-  }
-  return true;
 }
 
 // crypt(3) of `password` with the salt and cost of `hash`; "" when crypt refuses.
