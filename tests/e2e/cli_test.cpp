@@ -13,6 +13,7 @@
 #include "../support/fixtures.h"
 #include "../support/http.h"
 #include "../support/netns.h"
+#include "../support/running.h"
 #include "../support/slow_vswitchd.h"
 
 namespace vnet::testing {
@@ -136,75 +137,13 @@ TEST(CliTest, UnreadableBtfIsReportedAsNotAttached) {
 }
 
 
-// The exporter running in the background, its stdout and stderr read as they come.
-class Running {
- public:
-  explicit Running(const std::string& args) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      dup2(fds[1], 2);
-      execl("/bin/sh", "sh", "-c", ("exec " + std::string(VNET_EXPORTER_BIN) + " " + args).c_str(), nullptr);
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fds[0];
-  }
-  ~Running() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(out_);
-  }
-  // Reads output until it holds `text` (true) or the exporter closed it (false).
-  bool WaitForOutput(const std::string& text) {
-    char buf[4096];
-    while (output_.find(text) == std::string::npos) {
-      ssize_t n = read(out_, buf, sizeof(buf));
-      if (n <= 0) return false;
-      output_.append(buf, n);
-    }
-    return true;
-  }
-  void Signal(int sig) { kill(pid_, sig); }
-  // True once the exporter's main thread blocks `sig` (it then waits for it on a thread of its own).
-  bool Blocks(int sig) const {
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
-    for (std::string line; std::getline(status, line);) {
-      if (line.rfind("SigBlk:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1)) & 1;
-    }
-    return false;
-  }
-  // Waits for the exit; its code, -1 when killed by a signal.
-  int Wait() {
-    WaitForOutput("\x01");  // everything until it closes its output
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  const std::string& output() const { return output_; }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string output_;
-};
-
 // SIGHUP never kills (reload comes with the deployment work); SIGTERM ends it.
 TEST(CliTest, SighupIsLoggedAndSigtermEnds) {
   TempDir dir;
   std::string cfg = dir.Write("none.yaml", "collectors: {drops: {enabled: false}, tap: {enabled: false}, "
                                            "upcall: {enabled: false}, ovs: {enabled: false}, interface: {enabled: false}}\n");
   Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
-  ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
-  ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
-  const auto at = e.output().find(" (port ") + 7;
-  const uint16_t port = std::stoi(e.output().substr(at));
+  const uint16_t port = ListeningPort(e);
   e.Signal(SIGHUP);
   ASSERT_TRUE(e.WaitForOutput("SIGHUP ignored")) << e.output();
   EXPECT_EQ(HttpGet(port, "/metrics").status, 200);
@@ -224,10 +163,7 @@ TEST(CliTest, WebConfigFileBasicAuth) {
   std::string cfg = dir.Write("none.yaml", "collectors: {drops: {enabled: false}, tap: {enabled: false}, "
                                            "upcall: {enabled: false}, ovs: {enabled: false}, interface: {enabled: false}}\n");
   Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg + " --web.config.file=" + web);
-  ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
-  ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
-  const std::string url = "http://127.0.0.1:" + e.output().substr(e.output().find(" (port ") + 7,
-                                                                  e.output().find(")\n") - e.output().find(" (port ") - 7);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ListeningPort(e));
   auto status = [&](const std::string& curl_args) {
     return Sh("curl -s -o /dev/null -w '%{http_code}' " + curl_args + " " + url + "/metrics");
   };
@@ -252,9 +188,7 @@ TEST(CliTest, SigtermLetsAScrapeInProgressFinish) {
                                           "upcall: {enabled: false}, interface: {enabled: false}, "
                                           "ovs: {rundir: " + dir.path().string() + ", timeout: 5s}}\n");
   Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
-  ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
-  ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
-  const uint16_t port = std::stoi(e.output().substr(e.output().find(" (port ") + 7));
+  const uint16_t port = ListeningPort(e);
   HttpResponse r;
   std::thread scrape([&] { r = HttpGet(port, "/metrics"); });
   ASSERT_TRUE(WaitFor([&] { return vs.served() > 0; }));  // the scrape is at ovs-vswitchd now
@@ -269,7 +203,7 @@ TEST(CliTest, SigtermLetsAScrapeInProgressFinish) {
 TEST(CliTest, SigtermDuringStartUpEndsAtOnce) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
   TempDir dir;
-  std::string cfg = dir.Write("big.yaml", "collectors:\n  drops: {max_entries: 2097152}\n  tap: {max_inflight: 2097152}\n"
+  std::string cfg = dir.Write("big.yaml", "collectors:\n  drops: {max_entries: 2097152}\n  tap: {backlog_slots: 4194304}\n"
                                           "  upcall: {enabled: false}\n  ovs: {enabled: false}\n");
   Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
   // Before that the default action ends it too, with no word: wait until the signals are its own.
@@ -297,9 +231,7 @@ TEST(CliTest, KeepsOnlyTheCapabilitiesItNeeds) {
   for (auto [flag, kept] : {std::pair{std::string(), kBpf | kPerfmon | kSysAdmin | kSyslog},
                             std::pair{std::string(" --capabilities.keep=cap_bpf,PERFMON"), kBpf | kPerfmon}}) {
     Running e("--web.listen-address=127.0.0.1:0" + flag);
-    ASSERT_TRUE(e.WaitForOutput(" (port ")) << e.output();
-    ASSERT_TRUE(e.WaitForOutput(")\n")) << e.output();
-    const uint16_t port = std::stoi(e.output().substr(e.output().find(" (port ") + 7));
+    const uint16_t port = ListeningPort(e);
     const std::string proc = "/proc/" + std::to_string(e.pid());
     for (const char* set : {"CapEff", "CapPrm", "CapBnd"}) EXPECT_EQ(CapabilityLine(proc + "/status", set), kept) << set;
     EXPECT_EQ(CapabilityLine(proc + "/status", "CapInh"), 0u);
