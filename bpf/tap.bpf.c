@@ -2,11 +2,21 @@
 /*
  * Latency of VM traffic through tap devices, per tap and queue:
  *   rx backlog: net_dev_start_xmit on a tap -> skb_copy_datagram_iovec (the backend reads it)
- *   tx transit: netif_rx / netif_receive_skb on a tap -> net_dev_start_xmit on another device
- *   rx transit: netif_rx / netif_receive_skb on a non-tap device -> net_dev_start_xmit on a tap
- * Packets are tracked by skb address from start to end; consume_skb / kfree_skb forget them, so
- * a freed and reused skb never meets its predecessor's start time. Tracepoints only: this runs
- * on kernels without kprobes.
+ *   tx transit: netif_receive_skb on a tap -> net_dev_start_xmit on another device
+ *   rx transit: netif_receive_skb on a non-tap device -> net_dev_start_xmit on a tap
+ *
+ * A packet is stamped in a slot chosen by its address (direct-mapped tables: no locks, no
+ * inserts or deletes, a few loads for packets that never touch a tap). Frees are not watched:
+ * the kernel frees packets on paths no tracepoint sees (GRO, TCP coalescing, NAPI caches), so
+ * a stamp may outlive its packet. An end therefore only counts when its packet is provably
+ * the one that set the stamp:
+ *   - a transit end needs skb_iif set: the kernel sets it when it receives a packet and
+ *     zeroes it in every new skb, so a packet made by the host at a reused address (a reply,
+ *     a loopback segment) cannot inherit an old reception's stamp;
+ *   - a backlog end is a read from the tap that queued the packet: every packet queued on a
+ *     tap passes net_dev_start_xmit on it first, which replaces the slot's stamp.
+ * Other matches are discarded and counted (TAP_STAT_IDENTITY). Tracepoints only: this runs on
+ * kernels without kprobes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -20,13 +30,31 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define VNET_ARPHRD_ETHER 1
+/* Packets between two hooks of one transit at once, host-wide: a transit lasts microseconds. */
+#define TRANSIT_SLOTS 8192
+
+/* Slots of tap_backlog minus one (a power of two minus one), set before load. */
+const volatile __u32 backlog_mask = 65535;
+
+/*
+ * The tun driver's rtnl_link_ops, learned from the first tap seen. User space clears it at
+ * each scrape, so a tun module loaded again at another address is learned again.
+ */
+__u64 tun_ops;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TRANSIT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tap_stamp);
+} tap_transit SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 65536); /* resized from the config before load */
-	__type(key, __u64);         /* skb address */
-	__type(value, struct tap_inflight);
-} tap_inflight SEC(".maps");
+	__type(key, __u32);
+	__type(value, struct tap_stamp);
+} tap_backlog SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -42,18 +70,38 @@ struct {
 	__type(value, __u64);
 } tap_stats SEC(".maps");
 
-/* A tap: an Ethernet device made by the tun driver (rtnl kind "tun"; tun-mode devices are not Ethernet). */
+/* A tap: an Ethernet device of the tun driver (rtnl kind "tun"; tun-mode devices are not Ethernet). */
 static __always_inline bool is_tap(const struct net_device *dev)
 {
 	const struct rtnl_link_ops *ops;
 	char kind[4];
 
-	if (!dev || dev->type != VNET_ARPHRD_ETHER)
+	if (!dev)
 		return false;
 	ops = dev->rtnl_link_ops;
-	if (!ops || bpf_probe_read_kernel(kind, sizeof(kind), ops->kind))
+	if (!ops)
 		return false;
-	return kind[0] == 't' && kind[1] == 'u' && kind[2] == 'n' && kind[3] == 0;
+	if ((__u64)ops != tun_ops) {
+		/* There is one tun driver: once its ops are known, other ops are not a tap. */
+		if (tun_ops || bpf_probe_read_kernel(kind, sizeof(kind), ops->kind) || kind[0] != 't' ||
+		    kind[1] != 'u' || kind[2] != 'n' || kind[3] != 0)
+			return false;
+		tun_ops = (__u64)ops;
+	}
+	return dev->type == VNET_ARPHRD_ETHER;
+}
+
+/*
+ * The slot of `skb` in a table of `mask` + 1 slots. The verifier forbids arithmetic on a
+ * kernel pointer but (for programs allowed to see addresses) not the difference of two
+ * pointers: the packet's distance to a fixed address is hashed instead of the address.
+ */
+static __always_inline struct tap_stamp *slot(void *table, __u32 mask, const struct sk_buff *skb)
+{
+	__u64 d = (__u64)skb - (__u64)&tun_ops;
+	__u32 i = (__u32)((d * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+
+	return bpf_map_lookup_elem(table, &i);
 }
 
 static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, __u32 dir, __u64 ns)
@@ -66,120 +114,103 @@ static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, 
 		hist_add(h, ns);
 }
 
-static __always_inline void start(__u64 skb, const struct tap_inflight *f)
-{
-	if (bpf_map_update_elem(&tap_inflight, &skb, f, BPF_ANY))
-		stat_inc(&tap_stats, TAP_STAT_INFLIGHT_FULL);
-}
-
-static __always_inline void received(struct sk_buff *skb)
-{
-	const struct net_device *dev = skb->dev;
-	__u64 addr = (__u64)skb;
-	struct tap_inflight *f, n = {};
-
-	if (!dev)
-		return;
-	f = bpf_map_lookup_elem(&tap_inflight, &addr);
-	/*
-	 * Already on its way (netif_rx then netif_receive_skb, or forwarded through a veth into
-	 * another namespace): the first arrival is the start.
-	 */
-	if (f && f->start != TAP_START_RING)
-		return;
-	n.ts = bpf_ktime_get_ns();
-	if (is_tap(dev)) {
-		n.start = TAP_START_TAP;
-		n.ifindex = dev->ifindex;
-		n.netns = dev->nd_net.net->ns.inum;
-		/* tun records the queue it read from as rx queue + 1 (skb_record_rx_queue). */
-		n.queue = skb->queue_mapping ? skb->queue_mapping - 1 : 0;
-	} else {
-		n.start = TAP_START_UPLINK;
-	}
-	if (f)
-		stat_inc(&tap_stats, TAP_STAT_STALE);
-	start(addr, &n);
-}
-
-SEC("tp_btf/netif_rx")
-int BPF_PROG(tap_netif_rx, struct sk_buff *skb)
-{
-	received(skb);
-	return 0;
-}
-
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 {
-	received(skb);
+	const struct net_device *dev = skb->dev;
+	struct tap_stamp *s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb);
+
+	if (!s || !dev)
+		return 0;
+	/*
+	 * Received before (skb_iif is set by the reception that stamped it): the same packet
+	 * again, on a bridge's own device or in another namespace. Its first arrival is the start.
+	 */
+	if (s->skb == (__u64)skb && s->ts && skb->skb_iif)
+		return 0;
+	s->skb = (__u64)skb;
+	s->ts = bpf_ktime_get_ns();
+	if (is_tap(dev)) {
+		s->start = TAP_START_TAP;
+		s->ifindex = dev->ifindex;
+		s->netns = dev->nd_net.net->ns.inum;
+		/* tun records the queue it read from as rx queue + 1 (skb_record_rx_queue). */
+		s->queue = skb->queue_mapping ? skb->queue_mapping - 1 : 0;
+	} else {
+		s->start = TAP_START_UPLINK;
+	}
 	return 0;
 }
 
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	__u64 addr = (__u64)skb, now = bpf_ktime_get_ns();
-	struct tap_inflight *f = bpf_map_lookup_elem(&tap_inflight, &addr);
+	struct tap_stamp *s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb), *r;
 	bool tap = is_tap(dev);
+	__u64 now = 0;
 
-	if (f) {
-		if (f->start == TAP_START_TAP && f->ifindex != dev->ifindex) {
-			add_sample(f->ifindex, f->netns, f->queue, TAP_TX_TRANSIT, now - f->ts);
-			if (!tap)
-				bpf_map_delete_elem(&tap_inflight, &addr);
-		} else if (f->start == TAP_START_UPLINK && tap) {
-			add_sample(dev->ifindex, dev->nd_net.net->ns.inum, skb->queue_mapping, TAP_RX_TRANSIT,
-				   now - f->ts);
+	if (s && s->skb == (__u64)skb && s->ts) {
+		bool tx = s->start == TAP_START_TAP && s->ifindex != dev->ifindex;
+		bool rx = s->start == TAP_START_UPLINK && tap;
+
+		if ((tx || rx) && !skb->skb_iif) {
+			/* Made by the host at the address of a packet it received before. */
+			stat_inc(&tap_stats, TAP_STAT_IDENTITY);
+			s->ts = 0;
+		} else if (tx || rx) {
+			now = bpf_ktime_get_ns();
+			if (tx)
+				add_sample(s->ifindex, s->netns, s->queue, TAP_TX_TRANSIT, now - s->ts);
+			else
+				add_sample(dev->ifindex, dev->nd_net.net->ns.inum, skb->queue_mapping, TAP_RX_TRANSIT,
+					   now - s->ts);
+			s->ts = 0;
 		}
-		/* An uplink packet sent on another non-tap device stays tracked: it may reach a
-		 * tap after more hops (a veth into a namespace); its free forgets it. */
+		/* An uplink packet sent on a non-tap device keeps its stamp: it may reach a tap after
+		 * more hops (a bridge's own device when the host routes, a veth). */
 	}
-	if (tap) {
-		/* tun_net_xmit queues on the ring of queue skb->queue_mapping. */
-		struct tap_inflight n = {
-			.ts = now,
-			.ifindex = dev->ifindex,
-			.netns = dev->nd_net.net->ns.inum,
-			.queue = skb->queue_mapping,
-			.start = TAP_START_RING,
-		};
-		start(addr, &n);
-	}
+	if (!tap)
+		return 0;
+	/* tun_net_xmit queues it on the ring of queue skb->queue_mapping. */
+	r = slot(&tap_backlog, backlog_mask, skb);
+	if (!r)
+		return 0;
+	r->skb = (__u64)skb;
+	r->ts = now ?: bpf_ktime_get_ns();
+	r->ifindex = dev->ifindex;
+	r->netns = dev->nd_net.net->ns.inum;
+	r->queue = skb->queue_mapping;
+	r->start = TAP_START_RING;
 	return 0;
 }
 
 SEC("tp_btf/skb_copy_datagram_iovec")
 int BPF_PROG(tap_copy_datagram, struct sk_buff *skb)
 {
-	__u64 addr = (__u64)skb;
-	struct tap_inflight *f = bpf_map_lookup_elem(&tap_inflight, &addr);
 	const struct net_device *dev;
+	struct tap_stamp *r;
 
-	if (!f || f->start != TAP_START_RING)
+	/*
+	 * Packets read from a socket belong to it (skb->sk); tun orphans what it queues. That
+	 * test comes first: sockets reuse skb->dev for their own data (UDP's dev_scratch).
+	 */
+	if (skb->sk)
 		return 0;
 	/* The backend's read of the tap ring: the skb still names the tap it was queued on. */
 	dev = skb->dev;
-	if (dev && dev->ifindex == f->ifindex)
-		add_sample(f->ifindex, f->netns, f->queue, TAP_RX_BACKLOG, bpf_ktime_get_ns() - f->ts);
-	bpf_map_delete_elem(&tap_inflight, &addr);
-	return 0;
-}
-
-SEC("tp_btf/consume_skb")
-int BPF_PROG(tap_consume_skb, struct sk_buff *skb)
-{
-	__u64 addr = (__u64)skb;
-
-	bpf_map_delete_elem(&tap_inflight, &addr);
-	return 0;
-}
-
-SEC("tp_btf/kfree_skb")
-int BPF_PROG(tap_kfree_skb, struct sk_buff *skb)
-{
-	__u64 addr = (__u64)skb;
-
-	bpf_map_delete_elem(&tap_inflight, &addr);
+	if (!is_tap(dev))
+		return 0;
+	r = slot(&tap_backlog, backlog_mask, skb);
+	if (!r)
+		return 0;
+	if (r->skb != (__u64)skb || r->ifindex != dev->ifindex) {
+		stat_inc(&tap_stats, TAP_STAT_EVICTED);
+		return 0;
+	}
+	/* ts is 0 when this is the second copy of one read (tun copies a VLAN tag apart). */
+	if (r->ts) {
+		add_sample(r->ifindex, r->netns, r->queue, TAP_RX_BACKLOG, bpf_ktime_get_ns() - r->ts);
+		r->ts = 0;
+	}
 	return 0;
 }

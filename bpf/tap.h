@@ -20,25 +20,29 @@ struct tap_hist_key {
 };
 
 enum tap_stat {
-	TAP_STAT_INFLIGHT_FULL, /* packets not timed: the in-flight map was full */
-	TAP_STAT_HIST_FULL,     /* samples lost: the histogram map was full */
-	TAP_STAT_STALE,         /* in-flight entries replaced by another packet at the same address */
+	TAP_STAT_HIST_FULL, /* samples lost: the histogram map was full */
+	TAP_STAT_EVICTED,   /* tap reads without their stamp: another packet took its slot */
+	TAP_STAT_IDENTITY,  /* ends whose packet was not the one that set the stamp: not recorded */
 	TAP_STAT__MAX,
 };
 
-/* Where a packet in flight was first seen (kernel only, but kept here beside its users). */
+/* Where a stamped packet started (kernel only, but kept here beside its users). */
 enum tap_start {
+	TAP_START_NONE,
 	TAP_START_RING,   /* handed to a tap: waits in the ring for the backend */
 	TAP_START_TAP,    /* received from a tap's backend */
 	TAP_START_UPLINK, /* received on a non-tap device */
 };
 
-struct tap_inflight {
-	__u64 ts;      /* bpf_ktime_get_ns() at the start */
+/* A slot of the stamp tables: the packet that last set it and when. */
+struct tap_stamp {
+	__u64 skb;     /* the packet's address */
+	__u64 ts;      /* bpf_ktime_get_ns() at the start; 0 once the sample is taken */
 	__u32 ifindex; /* the tap, for RING and TAP starts */
 	__u32 netns;
-	__u32 queue;
-	__u32 start;   /* enum tap_start */
+	__u16 queue;
+	__u16 start;   /* enum tap_start */
+	__u32 pad;
 };
 
 #endif

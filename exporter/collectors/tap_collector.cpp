@@ -15,14 +15,13 @@ namespace {
 
 static_assert(sizeof(tap_hist_key) == 16, "tap_hist_key layout is shared with bpf/tap.h");
 static_assert(sizeof(hist) == (HIST_SLOTS + 1) * 8, "hist layout is shared with bpf/hist.h");
-static_assert(sizeof(tap_inflight) == 24, "tap_inflight layout is shared with bpf/tap.h");
+static_assert(sizeof(tap_stamp) == 32, "tap_stamp layout is shared with bpf/tap.h");
 
 const std::string kName = "tap";
 
 // The tracepoints, in the order of the programs of an alternative.
-const std::vector<std::string> kProbes = {"net:netif_rx",           "net:netif_receive_skb",
-                                          "net:net_dev_start_xmit", "skb:skb_copy_datagram_iovec",
-                                          "skb:consume_skb",        "skb:kfree_skb"};
+const std::vector<std::string> kProbes = {"net:netif_receive_skb", "net:net_dev_start_xmit",
+                                          "skb:skb_copy_datagram_iovec"};
 
 // Index of the slot whose bound 2^i us is the first at or above `d`.
 int SlotAtOrAbove(std::chrono::nanoseconds d) {
@@ -33,14 +32,14 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
 }  // namespace
 
 void TapCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "max_inflight", "max_series", "inflight_timeout", "bucket_min", "bucket_max"});
+  r.ExpectMap({"enabled", "backlog_slots", "max_series", "bucket_min", "bucket_max"});
   if (auto c = r.Child("enabled")) enabled = c->Bool();
-  if (auto c = r.Child("max_inflight")) max_inflight = c->Uint(64, 1u << 22);
-  if (auto c = r.Child("max_series")) max_series = c->Uint(16, 1u << 20);
-  if (auto c = r.Child("inflight_timeout")) {
-    inflight_timeout = c->Seconds();
-    if (inflight_timeout.count() < 1) c->Fail("must be at least 1s");
+  if (auto c = r.Child("backlog_slots")) {
+    backlog_slots = c->Uint(1024, 1u << 22);
+    // The programs pick a slot with a mask.
+    if (backlog_slots & (backlog_slots - 1)) c->Fail("must be a power of two, got " + std::to_string(backlog_slots));
   }
+  if (auto c = r.Child("max_series")) max_series = c->Uint(16, 1u << 20);
   auto min = r.Child("bucket_min"), max = r.Child("bucket_max");
   if (min) {
     bucket_min = min->Duration();
@@ -64,8 +63,7 @@ TapCollector::TapCollector(std::unique_ptr<Probe> probe, std::string error, net:
     : probe_(std::move(probe)),
       error_(std::move(error)),
       cfg_(settings),
-      table_(links, cfg.devices),
-      inflight_(settings.inflight_timeout) {}
+      table_(links, cfg.devices) {}
 
 std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, const Settings& settings,
                                                    net::LinkSource& links) {
@@ -74,11 +72,11 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
       {tap_bpf__open_opts, tap_bpf__load, tap_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
       {{"tp_btf",
         [](tap_bpf* s) {
-          return std::vector{s->progs.tap_netif_rx, s->progs.tap_netif_receive_skb, s->progs.tap_start_xmit,
-                             s->progs.tap_copy_datagram, s->progs.tap_consume_skb, s->progs.tap_kfree_skb};
+          return std::vector{s->progs.tap_netif_receive_skb, s->progs.tap_start_xmit, s->progs.tap_copy_datagram};
         }}},
       [&](tap_bpf* s) {
-        bpf_map__set_max_entries(s->maps.tap_inflight, settings.max_inflight);
+        bpf_map__set_max_entries(s->maps.tap_backlog, settings.backlog_slots);
+        s->rodata->backlog_mask = settings.backlog_slots - 1;
         bpf_map__set_max_entries(s->maps.tap_hists, settings.max_series);
       },
       error);
@@ -86,8 +84,8 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
       std::move(loaded),
       [](tap_bpf* s) {
         return Tables{std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists),
-                      std::make_unique<ebpf::HashTable<uint64_t, tap_inflight>>(s->maps.tap_inflight),
-                      [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); }, ebpf::MonotonicNs};
+                      [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); },
+                      [s] { s->bss->tun_ops = 0; }};
       },
       error);
   return std::make_unique<TapCollector>(std::move(probe), error, links, cfg, settings);
@@ -111,9 +109,7 @@ std::vector<MapStatus> TapCollector::Maps() const {
   if (!probe_) return {};
   std::lock_guard lock(mu_);
   const auto& m = probe_->tables;
-  return {{"tap_inflight", inflight_.entries(), m.inflight->Capacity(), m.stat(TAP_STAT_INFLIGHT_FULL),
-           inflight_.expired() + m.stat(TAP_STAT_STALE)},
-          {"tap_hists", table_.entries(), m.hists->Capacity(), m.stat(TAP_STAT_HIST_FULL), 0}};
+  return {{"tap_hists", table_.entries(), m.hists->Capacity(), m.stat(TAP_STAT_HIST_FULL), 0}};
 }
 
 void TapCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
@@ -138,7 +134,15 @@ std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
   if (!probe_) return families;
   std::lock_guard lock(mu_);
   auto& m = probe_->tables;
-  inflight_.Expire(*m.inflight, m.now_ns());
+  m.forget_tun();
+
+  auto discarded = metrics::Family("vnet_tap_samples_discarded_total",
+                                   "Latency samples not recorded: `evicted` packets read from a tap whose stamp another "
+                                   "packet had taken, `identity` ends whose packet was not the one stamped.",
+                                   MetricType::Counter);
+  metrics::AddCounter(discarded, {{"reason", "evicted"}}, static_cast<double>(m.stat(TAP_STAT_EVICTED)));
+  metrics::AddCounter(discarded, {{"reason", "identity"}}, static_cast<double>(m.stat(TAP_STAT_IDENTITY)));
+  families.push_back(std::move(discarded));
 
   const int first = SlotAtOrAbove(cfg_.bucket_min);
   const int last = std::min(SlotAtOrAbove(cfg_.bucket_max), HIST_SLOTS - 2);

@@ -1,4 +1,5 @@
-// vnet_tap_{rx_backlog,tx_transit,rx_transit}_seconds histograms from bpf/tap.bpf.c.
+// vnet_tap_{rx_backlog,tx_transit,rx_transit}_seconds histograms from bpf/tap.bpf.c, and
+// vnet_tap_samples_discarded_total.
 #pragma once
 
 #include <chrono>
@@ -9,7 +10,6 @@
 #include "collectors/collector.h"
 #include "collectors/device_table.h"
 #include "config/config.h"
-#include "ebpf/inflight.h"
 #include "ebpf/probe.h"
 #include "ebpf/table.h"
 #include "net/devices.h"
@@ -27,17 +27,15 @@ class TapCollector : public Collector {
   // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
   struct Tables {
     std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists;
-    std::unique_ptr<ebpf::CounterTable<uint64_t, tap_inflight>> inflight;
     std::function<uint64_t(uint32_t)> stat;  // enum tap_stat
-    std::function<uint64_t()> now_ns;        // the clock of bpf_ktime_get_ns()
+    std::function<void()> forget_tun;        // the programs learn the tun driver again
   };
   using Probe = ebpf::Probe<Tables>;
 
   struct Settings : config::Section {
     static constexpr const char* kName = "tap";
-    uint32_t max_inflight = 65536;  // packets timed at once
-    uint32_t max_series = 4096;     // (tap, queue, direction) histograms
-    std::chrono::seconds inflight_timeout{10};
+    uint32_t backlog_slots = 65536;  // packets waiting in tap rings timed at once (a power of two)
+    uint32_t max_series = 4096;      // (tap, queue, direction) histograms
     std::chrono::nanoseconds bucket_min{std::chrono::microseconds(1)};
     std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
     void Parse(const config::Reader& r);
@@ -68,8 +66,6 @@ class TapCollector : public Collector {
   Settings cfg_;
   mutable std::mutex mu_;
   mutable DeviceTable<tap_hist_key, hist> table_;
-  // Packets freed where no tracepoint saw them are forgotten after the timeout.
-  mutable ebpf::Inflight<uint64_t, tap_inflight> inflight_;
 };
 
 }  // namespace vnet::collectors

@@ -39,21 +39,19 @@ TEST(Config, EmbeddedDefaultIsValidAndMatchesBuiltInValues) {
   EXPECT_EQ(c.devices.grace_period, std::chrono::minutes(5));
   EXPECT_EQ(c.btf_path, "");
   EXPECT_TRUE(c.Get<Tap>().enabled);
-  EXPECT_EQ(c.Get<Tap>().max_inflight, 65536u);
+  EXPECT_EQ(c.Get<Tap>().backlog_slots, 65536u);
   EXPECT_EQ(c.Get<Tap>().max_series, 4096u);
-  EXPECT_EQ(c.Get<Tap>().inflight_timeout, std::chrono::seconds(10));
   EXPECT_EQ(c.Get<Tap>().bucket_min, std::chrono::microseconds(1));
   EXPECT_EQ(c.Get<Tap>().bucket_max, std::chrono::seconds(4));
 }
 
 TEST(Config, TapKeys) {
-  Config c = collectors::ParseConfig("collectors:\n  tap:\n    enabled: false\n    max_inflight: 1024\n    max_series: 64\n"
-                   "    inflight_timeout: 30s\n    bucket_min: 10us\n    bucket_max: 500ms\n",
+  Config c = collectors::ParseConfig("collectors:\n  tap:\n    enabled: false\n    backlog_slots: 1024\n    max_series: 64\n"
+                   "    bucket_min: 10us\n    bucket_max: 500ms\n",
                    "t");
   EXPECT_FALSE(c.Get<Tap>().enabled);
-  EXPECT_EQ(c.Get<Tap>().max_inflight, 1024u);
+  EXPECT_EQ(c.Get<Tap>().backlog_slots, 1024u);
   EXPECT_EQ(c.Get<Tap>().max_series, 64u);
-  EXPECT_EQ(c.Get<Tap>().inflight_timeout, std::chrono::seconds(30));
   EXPECT_EQ(c.Get<Tap>().bucket_min, std::chrono::microseconds(10));
   EXPECT_EQ(c.Get<Tap>().bucket_max, std::chrono::milliseconds(500));
 }
@@ -153,8 +151,10 @@ TEST(Config, InvalidValues) {
             "test.yaml:2: devices.grace_period: duration too long: 598099807921h");
   EXPECT_EQ(ErrorOf("collectors:\n  upcall:\n    inflight_timeout: 999999999999m\n"),
             "test.yaml:3: collectors.upcall.inflight_timeout: duration too long: 999999999999m");
-  EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    max_inflight: 10\n"),
-            "test.yaml:3: collectors.tap.max_inflight: must be between 64 and 4194304, got 10");
+  EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    backlog_slots: 10\n"),
+            "test.yaml:3: collectors.tap.backlog_slots: must be between 1024 and 4194304, got 10");
+  EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    backlog_slots: 5000\n"),
+            "test.yaml:3: collectors.tap.backlog_slots: must be a power of two, got 5000");
   EXPECT_EQ(ErrorOf("devices:\n  exclude: [\"\"]\n"), "test.yaml:2: devices.exclude[0]: empty pattern");
 }
 

@@ -1,4 +1,4 @@
-// The tap collector on fixed map contents: histogram exposition, bucket range, in-flight expiry.
+// The tap collector on fixed map contents: histogram exposition, bucket range, discarded samples.
 #include "collectors/tap_collector.h"
 
 #include <gtest/gtest.h>
@@ -48,11 +48,9 @@ class TapCollectorTest : public ::testing::Test {
   void Make() {
     links.tables[FakeLinks::kOwn] = {{7, "vnet3"}};
     auto h = std::make_unique<FakeTable<tap_hist_key, hist>>();
-    auto f = std::make_unique<FakeTable<uint64_t, tap_inflight>>();
     hists = h.get();
-    inflight = f.get();
     auto probe = std::make_unique<TapCollector::Probe>();
-    probe->tables = {std::move(h), std::move(f), [](uint32_t i) { return uint64_t{i + 1}; }, [this] { return now_ns; }};
+    probe->tables = {std::move(h), [](uint32_t i) { return uint64_t{i + 1}; }, [this] { forgotten++; }};
     collector = std::make_unique<TapCollector>(std::move(probe), "", links, cfg, settings);
   }
 
@@ -66,8 +64,7 @@ class TapCollectorTest : public ::testing::Test {
   config::Config cfg;
   TapCollector::Settings settings;
   FakeTable<tap_hist_key, hist>* hists = nullptr;
-  FakeTable<uint64_t, tap_inflight>* inflight = nullptr;
-  uint64_t now_ns = 100'000'000'000;
+  int forgotten = 0;
   std::unique_ptr<TapCollector> collector;
 };
 
@@ -98,7 +95,12 @@ TEST_F(TapCollectorTest, HistogramGoldenText) {
             "# TYPE vnet_tap_tx_transit_seconds histogram\n"
             "# HELP vnet_tap_rx_transit_seconds Uplink to guest: from a packet's arrival on a non-tap device until it "
             "was handed to the tap.\n"
-            "# TYPE vnet_tap_rx_transit_seconds histogram\n");
+            "# TYPE vnet_tap_rx_transit_seconds histogram\n"
+            "# HELP vnet_tap_samples_discarded_total Latency samples not recorded: `evicted` packets read from a tap "
+            "whose stamp another packet had taken, `identity` ends whose packet was not the one stamped.\n"
+            "# TYPE vnet_tap_samples_discarded_total counter\n"
+            "vnet_tap_samples_discarded_total{reason=\"evicted\"} 2\n"
+            "vnet_tap_samples_discarded_total{reason=\"identity\"} 3\n");
 }
 
 TEST_F(TapCollectorTest, DefaultRangeIsOneMicrosecondToFourSeconds) {
@@ -109,23 +111,26 @@ TEST_F(TapCollectorTest, DefaultRangeIsOneMicrosecondToFourSeconds) {
             std::string::npos);
   EXPECT_NE(text.find("le=\"4.194304\"} 0"), std::string::npos);
   EXPECT_EQ(text.find("le=\"8.388608\""), std::string::npos);
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * 3 + 23 + 1 + 2);  // 23 bounds, +Inf, count, sum
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * 4 + 23 + 1 + 2 + 2);  // 23 bounds, +Inf, count, sum; discarded
 }
 
-TEST_F(TapCollectorTest, PacketsInFlightTooLongAreForgottenAndCounted) {
+TEST_F(TapCollectorTest, DiscardedSamplesByReasonAndTunLearnedAgainAtEachScrape) {
   Make();
-  inflight->rows = {{1, {now_ns - 11'000'000'000ull, 7, FakeLinks::kOwn, 0, TAP_START_RING}},
-                    {2, {now_ns - 1'000'000'000ull, 7, FakeLinks::kOwn, 0, TAP_START_RING}}};
-  collector->Collect();
-  ASSERT_EQ(inflight->rows.size(), 1u);
-  EXPECT_EQ(inflight->rows[0].first, 2u);
+  std::string text = Text();
+  EXPECT_NE(text.find("# TYPE vnet_tap_samples_discarded_total counter\n"
+                      "vnet_tap_samples_discarded_total{reason=\"evicted\"} " +
+                      std::to_string(TAP_STAT_EVICTED + 1) + "\n"
+                      "vnet_tap_samples_discarded_total{reason=\"identity\"} " +
+                      std::to_string(TAP_STAT_IDENTITY + 1) + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(forgotten, 1);
+  Text();
+  EXPECT_EQ(forgotten, 2);
   auto maps = collector->Maps();
-  EXPECT_EQ(maps[0].map, "tap_inflight");
-  EXPECT_EQ(maps[0].entries, 1u);
-  EXPECT_EQ(maps[0].update_failures, TAP_STAT_INFLIGHT_FULL + 1u);
-  EXPECT_EQ(maps[0].evictions, 1u + (TAP_STAT_STALE + 1u));  // expired + replaced
-  EXPECT_EQ(maps[1].map, "tap_hists");
-  EXPECT_EQ(maps[1].update_failures, TAP_STAT_HIST_FULL + 1u);
+  ASSERT_EQ(maps.size(), 1u);
+  EXPECT_EQ(maps[0].map, "tap_hists");
+  EXPECT_EQ(maps[0].update_failures, TAP_STAT_HIST_FULL + 1u);
 }
 
 }  // namespace
