@@ -35,6 +35,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Slots of tap_backlog minus one (a power of two minus one), set before load. */
 const volatile __u32 backlog_mask = 65535;
+/*
+ * The exporter's network namespace (inode), set before load. Its taps' histograms go to
+ * tap_hists, every other namespace's to tap_hists_other: anyone may make namespaces and taps
+ * (user namespaces) and fill tap_hists_other, never tap_hists.
+ */
+const volatile __u32 host_netns = 0;
 
 /*
  * The tun driver's rtnl_link_ops, learned from the first tap seen. User space clears it at
@@ -62,6 +68,13 @@ struct {
 	__type(key, struct tap_hist_key);
 	__type(value, struct hist);
 } tap_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024); /* resized from the config before load */
+	__type(key, struct tap_hist_key);
+	__type(value, struct hist);
+} tap_hists_other SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -108,7 +121,12 @@ static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, 
 {
 	static const struct hist zero;
 	struct tap_hist_key key = {.ifindex = ifindex, .netns = netns, .queue = queue, .dir = dir};
-	struct hist *h = lookup_or_init(&tap_hists, &key, &zero, &tap_stats, TAP_STAT_HIST_FULL);
+	struct hist *h;
+
+	if (netns == host_netns)
+		h = lookup_or_init(&tap_hists, &key, &zero, &tap_stats, TAP_STAT_HIST_FULL);
+	else
+		h = lookup_or_init(&tap_hists_other, &key, &zero, &tap_stats, TAP_STAT_OTHER_HIST_FULL);
 
 	if (h)
 		hist_add(h, ns);

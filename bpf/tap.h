@@ -20,7 +20,8 @@ struct tap_hist_key {
 };
 
 enum tap_stat {
-	TAP_STAT_HIST_FULL, /* samples lost: the histogram map was full */
+	TAP_STAT_HIST_FULL,       /* samples lost: the histogram map was full */
+	TAP_STAT_OTHER_HIST_FULL, /* the same for tap_hists_other */
 	TAP_STAT_EVICTED,   /* tap reads without their stamp: another packet took its slot */
 	TAP_STAT_IDENTITY,  /* ends whose packet was not the one that set the stamp: not recorded */
 	TAP_STAT__MAX,

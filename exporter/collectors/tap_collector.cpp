@@ -32,7 +32,7 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
 }  // namespace
 
 void TapCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "backlog_slots", "max_series", "bucket_min", "bucket_max"});
+  r.ExpectMap({"enabled", "backlog_slots", "max_series", "other_netns_max_series", "bucket_min", "bucket_max"});
   if (auto c = r.Child("enabled")) enabled = c->Bool();
   if (auto c = r.Child("backlog_slots")) {
     backlog_slots = c->Uint(1024, 1u << 22);
@@ -40,6 +40,7 @@ void TapCollector::Settings::Parse(const config::Reader& r) {
     if (backlog_slots & (backlog_slots - 1)) c->Fail("must be a power of two, got " + std::to_string(backlog_slots));
   }
   if (auto c = r.Child("max_series")) max_series = c->Uint(16, 1u << 20);
+  if (auto c = r.Child("other_netns_max_series")) other_netns_max_series = c->Uint(16, 1u << 20);
   auto min = r.Child("bucket_min"), max = r.Child("bucket_max");
   if (min) {
     bucket_min = min->Duration();
@@ -63,7 +64,8 @@ TapCollector::TapCollector(std::unique_ptr<Probe> probe, std::string error, net:
     : probe_(std::move(probe)),
       error_(std::move(error)),
       cfg_(settings),
-      table_(links, cfg.devices) {}
+      table_(links, cfg.devices),
+      other_table_(links, cfg.devices) {}
 
 std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, const Settings& settings,
                                                    net::LinkSource& links) {
@@ -78,12 +80,15 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
         bpf_map__set_max_entries(s->maps.tap_backlog, settings.backlog_slots);
         s->rodata->backlog_mask = settings.backlog_slots - 1;
         bpf_map__set_max_entries(s->maps.tap_hists, settings.max_series);
+        bpf_map__set_max_entries(s->maps.tap_hists_other, settings.other_netns_max_series);
+        s->rodata->host_netns = links.OwnNetns();
       },
       error);
   auto probe = ebpf::MakeProbe<Tables>(
       std::move(loaded),
       [](tap_bpf* s) {
         return Tables{std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists),
+                      std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists_other),
                       [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); },
                       [s] { s->bss->tun_ops = 0; }};
       },
@@ -109,7 +114,8 @@ std::vector<MapStatus> TapCollector::Maps() const {
   if (!probe_) return {};
   std::lock_guard lock(mu_);
   const auto& m = probe_->tables;
-  return {{"tap_hists", table_.entries(), m.hists->Capacity(), m.stat(TAP_STAT_HIST_FULL), 0}};
+  return {{"tap_hists", table_.entries(), m.hists->Capacity(), m.stat(TAP_STAT_HIST_FULL), 0},
+          {"tap_hists_other", other_table_.entries(), m.hists_other->Capacity(), m.stat(TAP_STAT_OTHER_HIST_FULL), 0}};
 }
 
 void TapCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
@@ -146,7 +152,10 @@ std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
 
   const int first = SlotAtOrAbove(cfg_.bucket_min);
   const int last = std::min(SlotAtOrAbove(cfg_.bucket_max), HIST_SLOTS - 2);
-  for (const auto& [s, h] : table_.Read(*m.hists, decltype(table_)::Clock::now())) {
+  const auto now = decltype(table_)::Clock::now();
+  auto series = table_.Read(*m.hists, now);
+  series.merge(other_table_.Read(*m.hists_other, now));  // keys differ by namespace
+  for (const auto& [s, h] : series) {
     if (s.key.dir >= TAP_DIR__MAX) continue;
     metrics::AddHistogram(families[s.key.dir],
                           {{"device", s.device.device}, {"netns", s.device.netns}, {"queue", std::to_string(s.key.queue)}},

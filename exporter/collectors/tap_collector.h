@@ -26,7 +26,8 @@ class TapCollector : public Collector {
  public:
   // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
   struct Tables {
-    std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists;
+    std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists;        // the exporter's namespace
+    std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists_other;  // every other namespace
     std::function<uint64_t(uint32_t)> stat;  // enum tap_stat
     std::function<void()> forget_tun;        // the programs learn the tun driver again
   };
@@ -35,7 +36,10 @@ class TapCollector : public Collector {
   struct Settings : config::Section {
     static constexpr const char* kName = "tap";
     uint32_t backlog_slots = 65536;  // packets waiting in tap rings timed at once (a power of two)
-    uint32_t max_series = 4096;      // (tap, queue, direction) histograms
+    // (tap, queue, direction) histograms of the exporter's network namespace, and of all other
+    // namespaces together (which anyone can create, and fill).
+    uint32_t max_series = 4096;
+    uint32_t other_netns_max_series = 1024;
     std::chrono::nanoseconds bucket_min{std::chrono::microseconds(1)};
     std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
     void Parse(const config::Reader& r);
@@ -66,6 +70,7 @@ class TapCollector : public Collector {
   Settings cfg_;
   mutable std::mutex mu_;
   mutable DeviceTable<tap_hist_key, hist> table_;
+  mutable DeviceTable<tap_hist_key, hist> other_table_;  // of hists_other
 };
 
 }  // namespace vnet::collectors

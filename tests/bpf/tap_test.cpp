@@ -296,5 +296,65 @@ TEST_F(TapTest, RecreatedTapStartsItsSeriesAfresh) {
   EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", 0).count, 3);
 }
 
+// The system's links, with `own` as the exporter's namespace: a test namespace plays the host's.
+class OwnNetnsAs : public net::LinkSource {
+ public:
+  OwnNetnsAs(net::LinkSource& links, uint32_t own) : links_(links), own_(own) {}
+  std::optional<std::map<uint32_t, std::string>> Links(uint32_t netns) override { return links_.Links(netns); }
+  std::string NetnsLabel(uint32_t netns) override { return links_.NetnsLabel(netns); }
+  uint32_t OwnNetns() const override { return own_; }
+
+ private:
+  net::LinkSource& links_;
+  uint32_t own_;
+};
+
+// Anyone can make a namespace with taps (a user namespace is enough) and time its packets:
+// those fill tap_hists_other, never the host's map, whose VMs keep every sample.
+TEST(TapMapsTest, OtherNamespacesCannotFillTheHostsMap) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: creates network namespaces and loads BPF programs";
+  const std::string p = Prefix();
+  Netns host(p + "-host"), other(p + "-other");
+  Tap vm(&host, "vm0");
+  constexpr int kOtherTaps = 20;
+  std::vector<std::unique_ptr<Tap>> others;
+  for (int i = 0; i < kOtherTaps; i++) {
+    others.push_back(std::make_unique<Tap>(&other, "t" + std::to_string(i)));
+    other.Sh("ip link set t" + std::to_string(i) + " up");
+  }
+  host.Sh("ip link set vm0 up");
+  net::SystemLinks system;
+  OwnNetnsAs links(system, static_cast<uint32_t>(std::stoul(Sh("stat -L -c %i /run/netns/" + host.name()))));
+  config::Config cfg;
+  collectors::TapCollector::Settings settings;
+  settings.other_netns_max_series = 16;
+  auto collector = collectors::TapCollector::Attach(cfg, settings, links);
+  for (const auto& probe : collector->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
+
+  const auto frame = UdpFrame("02:00:00:00:00:10", "02:00:00:00:00:01", "192.0.2.1", "192.0.2.10");
+  for (int i = 0; i < kOtherTaps; i++) SendFrames(other, "t" + std::to_string(i), frame, 1);
+  SendFrames(host, "vm0", frame, 5);
+  size_t read = vm.ReadAll(0).size();
+  for (const auto& t : others) read += t->ReadAll(0).size();
+  ASSERT_EQ(read, kOtherTaps + 5u);
+
+  double vm_samples = 0;
+  for (const auto& f : collector->Collect()) {
+    if (f.name != "vnet_tap_rx_backlog_seconds") continue;
+    for (const auto& m : f.metric) {
+      if (m.label[0].value == "vm0" && m.label[1].value == host.name()) vm_samples += m.histogram.sample_count;
+    }
+  }
+  EXPECT_EQ(vm_samples, 5);
+  auto maps = collector->Maps();
+  ASSERT_EQ(maps.size(), 2u);
+  EXPECT_EQ(maps[0].map, "tap_hists");
+  EXPECT_EQ(maps[0].update_failures, 0u);
+  EXPECT_EQ(maps[1].map, "tap_hists_other");
+  EXPECT_EQ(maps[1].entries, 16u);
+  // Other namespaces of the machine may time packets meanwhile: at least the test's 4 refused.
+  EXPECT_GE(maps[1].update_failures, kOtherTaps - 16u);
+}
+
 }  // namespace
 }  // namespace vnet::testing

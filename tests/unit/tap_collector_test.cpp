@@ -48,9 +48,11 @@ class TapCollectorTest : public ::testing::Test {
   void Make() {
     links.tables[FakeLinks::kOwn] = {{7, "vnet3"}};
     auto h = std::make_unique<FakeTable<tap_hist_key, hist>>();
+    auto o = std::make_unique<FakeTable<tap_hist_key, hist>>();
     hists = h.get();
+    hists_other = o.get();
     auto probe = std::make_unique<TapCollector::Probe>();
-    probe->tables = {std::move(h), [](uint32_t i) { return uint64_t{i + 1}; }, [this] { forgotten++; }};
+    probe->tables = {std::move(h), std::move(o), [](uint32_t i) { return uint64_t{i + 1}; }, [this] { forgotten++; }};
     collector = std::make_unique<TapCollector>(std::move(probe), "", links, cfg, settings);
   }
 
@@ -64,6 +66,7 @@ class TapCollectorTest : public ::testing::Test {
   config::Config cfg;
   TapCollector::Settings settings;
   FakeTable<tap_hist_key, hist>* hists = nullptr;
+  FakeTable<tap_hist_key, hist>* hists_other = nullptr;
   int forgotten = 0;
   std::unique_ptr<TapCollector> collector;
 };
@@ -99,8 +102,8 @@ TEST_F(TapCollectorTest, HistogramGoldenText) {
             "# HELP vnet_tap_samples_discarded_total Latency samples not recorded: `evicted` packets read from a tap "
             "whose stamp another packet had taken, `identity` ends whose packet was not the one stamped.\n"
             "# TYPE vnet_tap_samples_discarded_total counter\n"
-            "vnet_tap_samples_discarded_total{reason=\"evicted\"} 2\n"
-            "vnet_tap_samples_discarded_total{reason=\"identity\"} 3\n");
+            "vnet_tap_samples_discarded_total{reason=\"evicted\"} 3\n"
+            "vnet_tap_samples_discarded_total{reason=\"identity\"} 4\n");
 }
 
 TEST_F(TapCollectorTest, DefaultRangeIsOneMicrosecondToFourSeconds) {
@@ -128,9 +131,11 @@ TEST_F(TapCollectorTest, DiscardedSamplesByReasonAndTunLearnedAgainAtEachScrape)
   Text();
   EXPECT_EQ(forgotten, 2);
   auto maps = collector->Maps();
-  ASSERT_EQ(maps.size(), 1u);
+  ASSERT_EQ(maps.size(), 2u);
   EXPECT_EQ(maps[0].map, "tap_hists");
   EXPECT_EQ(maps[0].update_failures, TAP_STAT_HIST_FULL + 1u);
+  EXPECT_EQ(maps[1].map, "tap_hists_other");
+  EXPECT_EQ(maps[1].update_failures, TAP_STAT_OTHER_HIST_FULL + 1u);
 }
 
 }  // namespace
