@@ -1,7 +1,9 @@
 // The tap latency histograms with a real VM: qemu (TCG) boots Debian's 6.1 kernel (built by
-// tests/vm/vnic-guest) whose virtio-net NIC sits on vm0, a tap qemu opens in the test's own
-// namespace, on a Linux bridge; a remote namespace sits behind the bridge. The exporter runs
-// as an operator runs it and is scraped over loopback. One guest boot serves every test.
+// tests/vm/vnic-guest) whose virtio-net NIC sits on a tap on a Linux bridge; a remote
+// namespace sits behind the bridge. The exporter runs as an operator runs it and is scraped
+// over loopback. RealVmTest starts qemu itself, on a tap in the test's own namespace;
+// LibvirtVmTest has libvirtd start it, on the tap libvirt makes, so that the VM's identity
+// comes from libvirt's own files. One guest boot per suite serves its tests.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,21 +30,77 @@ double SampleOf(const std::string& text, const std::string& series) {
   return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
 }
 
+// The guest's kernel and initramfs, and its command line: its address, permanent neighbours
+// (no ARP on the wire), no IPv6.
+struct GuestImage {
+  std::string kernel, initrd;
+  static GuestImage Make() {
+    std::istringstream paths(Sh(std::string(VNET_SOURCE_DIR) + "/tests/vm/vnic-guest " + VNET_BUILD_DIR + "/vnic"));
+    GuestImage g;
+    paths >> g.kernel >> g.initrd;
+    return g;
+  }
+  static std::string Append() {
+    return "console=ttyS0 quiet ipv6.disable=1 vnet.ip=" + kGuestIp + "/24 vnet.neigh=" + kRemoteIp + "@" + kRemoteMac +
+           "," + kHostIp + "@" + kHostMac;
+  }
+};
+
+// True once the guest's init said it is up on the console written to `console` (an emulated
+// boot: a minute when this machine is busy).
+bool WaitGuestReady(const std::string& console) {
+  return WaitFor(
+      [&] {
+        std::ifstream f(console);
+        std::stringstream s;
+        s << f.rdbuf();
+        return s.str().find("VNET_GUEST_READY") != std::string::npos;
+      },
+      std::chrono::minutes(5));
+}
+
+// Pings the guest `n` times from `ns`; the replies received.
+int Ping(const Netns& ns, int n) {
+  std::string out = ns.Sh("busybox ping -c " + std::to_string(n) + " -i 0.1 -W 5 " + kGuestIp + " || true");
+  auto at = out.find(" packets received");
+  if (at == std::string::npos) return 0;
+  return std::stoi(out.substr(out.rfind(' ', at - 1) + 1));
+}
+
+// What the tests compare before and after, for one tap's queue 0 (the guest has one queue).
+struct Counts {
+  double rx_backlog, tx_transit, rx_transit, tx_transit_1ms, rx_transit_1ms, identity;
+  uint64_t tap_tx_packets;
+
+  // From a scrape of the exporter on `port`, and the tap `device` in `ns` (null: this namespace).
+  static Counts Read(uint16_t port, const std::string& device, const Netns* ns) {
+    std::string t = HttpGet(port, "/metrics").body;
+    auto series = [&](const std::string& name, const std::string& extra = "") {
+      return SampleOf(t, name + "{device=\"" + device + "\",netns=\"" + (ns ? ns->name() : "") + "\",queue=\"0\"" +
+                             extra + "}");
+    };
+    return {series("vnet_tap_rx_backlog_seconds_count"),
+            series("vnet_tap_tx_transit_seconds_count"),
+            series("vnet_tap_rx_transit_seconds_count"),
+            series("vnet_tap_tx_transit_seconds_bucket", ",le=\"0.001024\""),
+            series("vnet_tap_rx_transit_seconds_bucket", ",le=\"0.001024\""),
+            SampleOf(t, "vnet_tap_samples_discarded_total{reason=\"identity\"}"),
+            LinkStat(ns, device, "tx_packets")};
+  }
+};
+
 // qemu with a virtio NIC on the tap `tap` of namespace `ns`, its console in `console`.
 class Guest {
  public:
   Guest(const Netns& ns, const std::string& tap, const std::string& console) : console_(console) {
-    std::istringstream paths(Sh(std::string(VNET_SOURCE_DIR) + "/tests/vm/vnic-guest " + VNET_BUILD_DIR + "/vnic"));
-    std::string kernel, initrd;
-    paths >> kernel >> initrd;
-    const std::string append = "console=ttyS0 quiet ipv6.disable=1 vnet.ip=" + kGuestIp + "/24 vnet.neigh=" +
-                               kRemoteIp + "@" + kRemoteMac + "," + kHostIp + "@" + kHostMac;
+    const GuestImage image = GuestImage::Make();
+    const std::string append = GuestImage::Append();
     pid_ = fork();
     if (pid_ == 0) {
       // No vhost: this machine has no vhost_net; qemu itself reads and writes the tap.
       execlp("ip", "ip", "netns", "exec", ns.name().c_str(), "qemu-system-x86_64", "-accel", "tcg", "-m", "256",
-             "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot", "-kernel", kernel.c_str(), "-initrd",
-             initrd.c_str(), "-append", append.c_str(), "-netdev",
+             "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot", "-kernel", image.kernel.c_str(), "-initrd",
+             image.initrd.c_str(), "-append", append.c_str(), "-netdev",
              ("tap,id=n0,ifname=" + tap + ",script=no,downscript=no,vhost=off").c_str(), "-device",
              ("virtio-net-pci,netdev=n0,mac=" + kGuestMac).c_str(), "-serial", ("file:" + console).c_str(), nullptr);
       _exit(127);
@@ -52,17 +110,7 @@ class Guest {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
-  // True once the guest's init said it is up (an emulated boot: a minute when this machine is busy).
-  bool WaitReady() const {
-    return WaitFor(
-        [&] {
-          std::ifstream f(console_);
-          std::stringstream s;
-          s << f.rdbuf();
-          return s.str().find("VNET_GUEST_READY") != std::string::npos;
-        },
-        std::chrono::minutes(5));
-  }
+  bool WaitReady() const { return WaitGuestReady(console_); }
 
  private:
   std::string console_;
@@ -111,35 +159,7 @@ class RealVmTest : public ::testing::Test {
     if (!IsRoot()) GTEST_SKIP() << "needs root: creates namespaces, runs a VM and loads BPF programs";
   }
 
-  // Pings the guest `n` times from `ns`; the replies received.
-  static int Ping(const Netns& ns, int n) {
-    std::string out = ns.Sh("busybox ping -c " + std::to_string(n) + " -i 0.1 -W 5 " + kGuestIp + " || true");
-    auto at = out.find(" packets received");
-    if (at == std::string::npos) return 0;
-    return std::stoi(out.substr(out.rfind(' ', at - 1) + 1));
-  }
-
-  std::string Scrape() const { return HttpGet(port_, "/metrics").body; }
-
-  // The sample of `family` (with suffix) for vm0's only queue.
-  std::string Series(const std::string& family, const std::string& extra = "") const {
-    return family + "{device=\"vm0\",netns=\"" + hv_->name() + "\",queue=\"0\"" + extra + "}";
-  }
-
-  struct Counts {
-    double rx_backlog, tx_transit, rx_transit, tx_transit_1ms, rx_transit_1ms, identity;
-    uint64_t tap_tx_packets;
-  };
-  Counts Read() const {
-    std::string t = Scrape();
-    return {SampleOf(t, Series("vnet_tap_rx_backlog_seconds_count")),
-            SampleOf(t, Series("vnet_tap_tx_transit_seconds_count")),
-            SampleOf(t, Series("vnet_tap_rx_transit_seconds_count")),
-            SampleOf(t, Series("vnet_tap_tx_transit_seconds_bucket", ",le=\"0.001024\"")),
-            SampleOf(t, Series("vnet_tap_rx_transit_seconds_bucket", ",le=\"0.001024\"")),
-            SampleOf(t, "vnet_tap_samples_discarded_total{reason=\"identity\"}"),
-            LinkStat(hv_, "vm0", "tx_packets")};
-  }
+  Counts Read() const { return Counts::Read(port_, "vm0", hv_); }
 
   static inline Netns *hv_ = nullptr, *remote_ = nullptr;
   static inline Guest* guest_ = nullptr;
@@ -172,7 +192,7 @@ TEST_F(RealVmTest, HostLocalTrafficAndLoopbackScrapesGiveNoTransitSample) {
   Counts before = Read();
   for (int i = 0; i < kRounds; i++) {
     ASSERT_EQ(Ping(*hv_, 1), 1);
-    for (int k = 0; k < 5; k++) Scrape();
+    for (int k = 0; k < 5; k++) HttpGet(port_, "/metrics");
   }
   Counts after = Read();
   EXPECT_EQ(after.rx_transit, before.rx_transit);
@@ -180,6 +200,120 @@ TEST_F(RealVmTest, HostLocalTrafficAndLoopbackScrapesGiveNoTransitSample) {
   EXPECT_EQ(after.tap_tx_packets - before.tap_tx_packets, static_cast<uint64_t>(kRounds));
   EXPECT_EQ(after.rx_backlog - before.rx_backlog, kRounds);
   std::printf("identity discards during host-local traffic: %.0f\n", after.identity - before.identity);
+}
+
+// libvirtd of this machine (started here when it is not running, without its default network)
+// runs a VM whose interface is on a bridge of this test: libvirt makes the tap (vnetN, in this
+// namespace), names it in /run/libvirt/qemu/NAME.xml, and the exporter reads that file.
+class LibvirtVmTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!IsRoot() || system("command -v libvirtd virsh virtlogd >/dev/null") != 0) return;
+    const std::string p = Prefix();
+    name_ = p + "-vm";
+    images_ = "/var/lib/libvirt/images/" + p;
+    if (system("pgrep -x virtlogd >/dev/null") != 0) {
+      Sh("virtlogd -d");
+      started_virtlogd_ = true;
+    }
+    if (system("pgrep -x libvirtd >/dev/null") != 0) {
+      // libvirt autostarts its networks only once per boot, marked by this file: its default
+      // network would put an address on the host.
+      Sh("mkdir -p /run/libvirt/network && touch /run/libvirt/network/autostarted && libvirtd -d");
+      started_libvirtd_ = true;
+    }
+    ASSERT_TRUE(WaitFor([] { return system("virsh -q -c qemu:///system version >/dev/null 2>&1") == 0; },
+                        std::chrono::seconds(30)));
+
+    remote_ = new Netns(p + "-remote");
+    bridge_ = p + "-br";
+    Sh("ip link add " + bridge_ + " type bridge stp_state 0 forward_delay 0 && sysctl -qw net.ipv6.conf." + bridge_ +
+       ".disable_ipv6=1 && ip link add " + p + "-up type veth peer name eth0 netns " + remote_->name() +
+       " && sysctl -qw net.ipv6.conf." + p + "-up.disable_ipv6=1 && ip link set " + p + "-up master " + bridge_ +
+       " && ip link set " + p + "-up up && ip link set " + bridge_ + " up");
+    remote_->Sh("ip link set eth0 address " + kRemoteMac + " && ip addr add " + kRemoteIp +
+                "/24 dev eth0 && ip link set eth0 up && ip neigh add " + kGuestIp + " lladdr " + kGuestMac +
+                " dev eth0 nud permanent");
+
+    const GuestImage image = GuestImage::Make();
+    Sh("cp " + image.kernel + " " + images_ + "-vmlinuz && cp " + image.initrd + " " + images_ + "-initrd.gz");
+    const std::string xml = images_ + ".xml";
+    std::ofstream(xml) << "<domain type='qemu'><name>" << name_ << "</name><memory unit='MiB'>256</memory>"
+                       << "<vcpu>1</vcpu><os><type arch='x86_64'>hvm</type><kernel>" << images_
+                       << "-vmlinuz</kernel><initrd>" << images_ << "-initrd.gz</initrd><cmdline>"
+                       << GuestImage::Append() << "</cmdline></os><devices>"
+                       << "<interface type='bridge'><source bridge='" << bridge_ << "'/><mac address='" << kGuestMac
+                       << "'/><model type='virtio'/><driver name='qemu'/></interface>"
+                       << "<serial type='file'><source path='" << images_ << "-console.log'/></serial>"
+                       << "</devices></domain>\n";
+    Sh("virsh -q -c qemu:///system define " + xml + " && virsh -q -c qemu:///system start " + name_);
+    defined_ = true;
+    tap_ = Sh("virsh -q -c qemu:///system domiflist " + name_ + " | awk '{print $1; exit}'");
+    tap_.erase(tap_.find_last_not_of("\n ") + 1);
+    ASSERT_EQ(tap_.rfind("vnet", 0), 0u) << "libvirt's tap: " << tap_;
+    // The host's own IPv6 chatter on the tap would be backlog samples besides the test's.
+    Sh("sysctl -qw net.ipv6.conf." + tap_ + ".disable_ipv6=1");
+
+    config_ = images_ + "-exporter.yaml";
+    std::ofstream(config_) << "collectors: {drops: {enabled: false}, upcall: {enabled: false}, ovs: {enabled: false}, "
+                              "interface: {ovsdb_socket: /nonexistent}}\n";
+    exporter_ = new Running("--web.listen-address=127.0.0.1:0 --config.file=" + config_);
+    port_ = ListeningPort(*exporter_);
+    ASSERT_TRUE(WaitGuestReady(images_ + "-console.log")) << "the guest did not boot: see " << images_
+                                                          << "-console.log";
+    ASSERT_TRUE(WaitFor([] { return Ping(*remote_, 1) == 1; }, std::chrono::seconds(60)));
+  }
+
+  static void TearDownTestSuite() {
+    delete exporter_;
+    if (defined_) {
+      system(("virsh -q -c qemu:///system destroy " + name_ + " >/dev/null 2>&1; virsh -q -c qemu:///system undefine " +
+              name_ + " >/dev/null 2>&1")
+                 .c_str());
+    }
+    if (!bridge_.empty()) {
+      system(("ip link del " + bridge_ + " 2>/dev/null; ip link del " + Prefix() + "-up 2>/dev/null").c_str());
+    }
+    if (!images_.empty()) system(("rm -f " + images_ + "-* " + images_ + ".xml").c_str());
+    delete remote_;
+    if (started_libvirtd_) system("kill $(cat /run/libvirtd.pid) 2>/dev/null");
+    if (started_virtlogd_) system("kill $(cat /run/virtlogd.pid) 2>/dev/null");
+  }
+
+  void SetUp() override {
+    if (!IsRoot()) GTEST_SKIP() << "needs root: runs a VM through libvirtd and loads BPF programs";
+    if (name_.empty()) GTEST_SKIP() << "libvirt-daemon-system is not installed";
+  }
+
+  static inline std::string name_, images_, bridge_, tap_, config_;
+  static inline Netns* remote_ = nullptr;
+  static inline Running* exporter_ = nullptr;
+  static inline uint16_t port_ = 0;
+  static inline bool started_libvirtd_ = false, started_virtlogd_ = false, defined_ = false;
+};
+
+// The tap libvirt made is timed like any other and joins the VM's name from libvirt's files.
+TEST_F(LibvirtVmTest, PingsAreTransitSamplesOfTheTapLibvirtNamed) {
+  constexpr int kPings = 20;
+  Counts before = Counts::Read(port_, tap_, nullptr);
+  ASSERT_EQ(Ping(*remote_, kPings), kPings);
+  Counts after = Counts::Read(port_, tap_, nullptr);
+  EXPECT_EQ(after.rx_transit - before.rx_transit, kPings);
+  EXPECT_EQ(after.tx_transit - before.tx_transit, kPings);
+  EXPECT_EQ(after.rx_transit_1ms - before.rx_transit_1ms, kPings) << "rx transit samples above 1.024 ms";
+  EXPECT_EQ(after.tx_transit_1ms - before.tx_transit_1ms, kPings) << "tx transit samples above 1.024 ms";
+  EXPECT_EQ(after.rx_backlog - before.rx_backlog, static_cast<double>(after.tap_tx_packets - before.tap_tx_packets));
+
+  std::string text = HttpGet(port_, "/metrics").body;
+  std::string info;
+  for (size_t at = text.find("\nvnet_interface_info{"); at != std::string::npos;
+       at = text.find("\nvnet_interface_info{", at + 1)) {
+    std::string line = text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+    if (line.find("device=\"" + tap_ + "\"") != std::string::npos) info = line;
+  }
+  EXPECT_NE(info.find("vm_name=\"" + name_ + "\""), std::string::npos) << info;
+  EXPECT_NE(info.find("vm_mac=\"" + kGuestMac + "\""), std::string::npos) << info;
+  EXPECT_NE(info.find("bridge=\"" + bridge_ + "\""), std::string::npos) << info;
 }
 
 }  // namespace
