@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   int raw_fd = raw->Probes()[0].attached ? raw->Programs()[0].fd : -1;
 
   empty_bpf* empty = empty_bpf__open_and_load();
-  if (!empty || empty_bpf__attach(empty)) {
+  if (!empty || !(empty->links.kfree_skb_empty = bpf_program__attach(empty->progs.kfree_skb_empty))) {
     std::cerr << "empty tp_btf program did not load\n";
     return 1;
   }

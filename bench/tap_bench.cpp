@@ -1,11 +1,14 @@
 // Benchmark of the tap latency collector. Prints, from one run:
-//  1. small-packet throughput remote -> bridge -> tap -> test backend with the collector
-//     detached and attached (alternating, best of each), and their ratio;
-//  2. the per-event cost of each of its programs (kernel.bpf_stats_enabled) during the
-//     attached runs.
+//  1. small-packet throughput with nothing attached, with empty programs on the collector's
+//     tracepoints (what any program there costs) and with the collector attached (alternating
+//     rounds, best of each, kernel.bpf_stats_enabled off) on three paths:
+//       rx:     remote -> veth -> bridge -> tap -> test backend (reads the tap)
+//       tx:     test backend (writes the tap) -> tap -> bridge -> veth -> remote
+//       no tap: namespace a -> veth -> bridge -> veth -> namespace b, beside the tap
+//  2. the per-event cost of each program on each path (kernel.bpf_stats_enabled on), beside the
+//     empty program on the same tracepoint attached at the same time.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -21,26 +25,63 @@
 #include "../tests/support/netns.h"
 #include "collectors/tap_collector.h"
 
+extern "C" {
+#include "empty.skel.h"
+}
+
 namespace {
 
 using namespace vnet;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kRun = std::chrono::seconds(2);
+constexpr int kRounds = 3;
+const std::string kVmMac = "02:00:00:00:00:10";
 
-// Packets per second the backend read while the remote sent 18-byte UDP payloads for kRun.
-double Throughput(const testing::Netns& remote, const testing::Tap& tap) {
-  std::atomic<bool> stop{false};
-  uint64_t frames = 0;
-  std::thread backend([&] {
-    while (!stop) frames += tap.ReadAll(0).size();
-  });
-  remote.Run([&] {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
+// A UDP socket bound to `port` inside `ns` and a thread counting what it receives.
+class Sink {
+ public:
+  Sink(const testing::Netns& ns, uint16_t port) {
+    ns.Run([&] {
+      fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      timeval tv{0, 100000};
+      setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      int size = 8 << 20;
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+    });
+    thread_ = std::thread([this] {
+      char buf[64];
+      while (!stop_) {
+        if (recv(fd_, buf, sizeof(buf), 0) > 0) count_++;
+      }
+    });
+  }
+  ~Sink() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint64_t count() const { return count_; }
+
+ private:
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> count_{0};
+  std::thread thread_;
+};
+
+// Sends 18-byte UDP payloads from inside `ns` to dst:9 for kRun.
+void Blast(const testing::Netns& ns, const std::string& dst) {
+  ns.Run([&] {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(9);
-    inet_pton(AF_INET, "192.0.2.10", &a.sin_addr);
+    inet_pton(AF_INET, dst.c_str(), &a.sin_addr);
     char payload[18] = {};
     auto until = Clock::now() + kRun;
     while (Clock::now() < until) {
@@ -48,11 +89,97 @@ double Throughput(const testing::Netns& remote, const testing::Tap& tap) {
     }
     close(s);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  stop = true;
-  backend.join();
-  return static_cast<double>(frames) / std::chrono::duration<double>(kRun).count();
 }
+
+double PerSecond(uint64_t n) { return static_cast<double>(n) / std::chrono::duration<double>(kRun).count(); }
+
+struct Bench {
+  testing::Netns hv{"vnet-bench-hv"}, remote{"vnet-bench-remote"}, a{"vnet-bench-a"}, b{"vnet-bench-b"};
+  testing::Tap tap{&hv, "vm0", 1};
+
+  Bench() {
+    for (auto [ns, peer] : {std::pair{&remote, "up0"}, {&a, "va"}, {&b, "vb"}}) {
+      testing::Sh("ip -n " + hv.name() + " link add " + peer + " type veth peer name eth0 netns " + ns->name());
+    }
+    hv.Sh("ip link add br0 type bridge stp_state 0 forward_delay 0 && for d in vm0 up0 va vb; do "
+          "ip link set $d master br0 && ip link set $d up; done && ip link set br0 up && "
+          "ip link set vm0 txqueuelen 10000 && bridge fdb add " + kVmMac + " dev vm0 master static");
+    remote.Sh("ip addr add 192.0.2.1/24 dev eth0 && ip link set eth0 up && "
+              "ip neigh add 192.0.2.10 lladdr " + kVmMac + " dev eth0 nud permanent");
+    a.Sh("ip addr add 192.0.2.21/24 dev eth0 && ip link set eth0 up");
+    b.Sh("ip addr add 192.0.2.22/24 dev eth0 && ip link set eth0 up");
+    a.Sh("ip neigh add 192.0.2.22 lladdr " + testing::Mac(&b, "eth0") + " dev eth0 nud permanent");
+    hv.Sh("bridge fdb add " + testing::Mac(&b, "eth0") + " dev vb master static && bridge fdb add " +
+          testing::Mac(&remote, "eth0") + " dev up0 master static");
+  }
+
+  // remote -> bridge -> tap -> backend: frames the backend read per second.
+  double Rx() {
+    std::atomic<bool> stop{false};
+    uint64_t frames = 0;
+    std::thread backend([&] {
+      while (!stop) frames += tap.ReadAll(0).size();
+    });
+    Blast(remote, "192.0.2.10");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop = true;
+    backend.join();
+    return PerSecond(frames);
+  }
+
+  // backend -> tap -> bridge -> remote: datagrams the remote received per second.
+  double Tx() {
+    Sink sink(remote, 6000);
+    auto frame = testing::UdpFrame(testing::Mac(&remote, "eth0"), kVmMac, "192.0.2.10", "192.0.2.1", false, 5000, 6000);
+    auto until = Clock::now() + kRun;
+    while (Clock::now() < until) {
+      for (int i = 0; i < 64; i++) tap.Write(frame, 0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    return PerSecond(sink.count());
+  }
+
+  // a -> bridge -> b, no tap on the way: datagrams b received per second.
+  double NoTap() {
+    Sink sink(b, 9);
+    Blast(a, "192.0.2.22");
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    return PerSecond(sink.count());
+  }
+};
+
+struct ProgStats {
+  uint64_t runs = 0, ns = 0;
+};
+
+ProgStats Stats(int fd) {
+  struct bpf_prog_info info = {};
+  uint32_t len = sizeof(info);
+  bpf_obj_get_info_by_fd(fd, &info, &len);
+  return {info.run_cnt, info.run_time_ns};
+}
+
+// Empty programs on the collector's three tracepoints, attached while this lives.
+class Empty {
+ public:
+  explicit Empty(empty_bpf* skel) : skel_(skel) {
+    for (auto* p : Programs()) links_.push_back(bpf_program__attach(p));
+  }
+  ~Empty() {
+    for (auto* l : links_) bpf_link__destroy(l);
+  }
+  bool attached() const {
+    return std::all_of(links_.begin(), links_.end(), [](bpf_link* l) { return l != nullptr; });
+  }
+  // In the order of the collector's programs (tap_netif_receive_skb, tap_start_xmit, tap_copy_datagram).
+  std::vector<bpf_program*> Programs() const {
+    return {skel_->progs.netif_receive_skb_empty, skel_->progs.start_xmit_empty, skel_->progs.copy_datagram_empty};
+  }
+
+ private:
+  empty_bpf* skel_;
+  std::vector<bpf_link*> links_;
+};
 
 }  // namespace
 
@@ -63,47 +190,70 @@ int main() {
   }
   std::string old_stats;
   std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> old_stats;
-  std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "1";
+  std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "0";
 
-  testing::Netns hv("vnet-bench-hv"), remote("vnet-bench-remote");
-  testing::Tap tap(&hv, "vm0", 1);
-  testing::Sh("ip -n " + hv.name() + " link add up0 type veth peer name eth0 netns " + remote.name());
-  hv.Sh("ip link add br0 type bridge stp_state 0 forward_delay 0 && ip link set vm0 master br0 && "
-        "ip link set up0 master br0 && ip link set vm0 up && ip link set up0 up && ip link set br0 up && "
-        "ip link set vm0 txqueuelen 10000 && bridge fdb add 02:00:00:00:00:10 dev vm0 master static");
-  remote.Sh("ip addr add 192.0.2.1/24 dev eth0 && ip link set eth0 up && "
-            "ip neigh add 192.0.2.10 lladdr 02:00:00:00:00:10 dev eth0 nud permanent");
-
+  Bench bench;
   config::Config cfg;
   net::SystemLinks links;
-  double off = 0, on = 0;
-  std::map<std::string, std::pair<uint64_t, uint64_t>> cost;  // program -> runs, ns
-  for (int round = 0; round < 3; round++) {
-    off = std::max(off, Throughput(remote, tap));
+  empty_bpf* skel = empty_bpf__open_and_load();
+  if (!skel) {
+    std::cerr << "empty programs did not load\n";
+    return 1;
+  }
+  struct Path {
+    const char* name;
+    std::function<double()> run;
+    double off = 0, empty = 0, on = 0;
+  };
+  std::vector<Path> paths = {{"rx: remote -> bridge -> tap -> backend", [&] { return bench.Rx(); }},
+                             {"tx: backend -> tap -> bridge -> remote", [&] { return bench.Tx(); }},
+                             {"no tap: veth -> bridge -> veth", [&] { return bench.NoTap(); }}};
+  for (int round = 0; round < kRounds; round++) {
+    for (auto& p : paths) p.off = std::max(p.off, p.run());
+    {
+      Empty empty(skel);
+      if (!empty.attached()) {
+        std::cerr << "empty programs did not attach\n";
+        return 1;
+      }
+      for (auto& p : paths) p.empty = std::max(p.empty, p.run());
+    }
     auto collector = collectors::TapCollector::Attach(cfg, {}, links);
     if (!collector->Probes()[0].attached) {
       std::cerr << "tap probe not attached: " << collector->Probes()[0].error << "\n";
       return 1;
     }
-    on = std::max(on, Throughput(remote, tap));
-    for (const auto& p : collector->Programs()) {
-      struct bpf_prog_info info = {};
-      uint32_t len = sizeof(info);
-      bpf_obj_get_info_by_fd(p.fd, &info, &len);
-      cost[p.name].first += info.run_cnt;
-      cost[p.name].second += info.run_time_ns;
+    for (auto& p : paths) p.on = std::max(p.on, p.run());
+  }
+  std::printf("== 18-byte UDP packets/s, best of %d runs of %lds each: nothing attached, empty programs, collector\n",
+              kRounds, static_cast<long>(kRun.count()));
+  std::printf("%-40s %10s %10s %10s %9s %9s\n", "path", "off", "empty", "on", "empty/off", "on/off");
+  for (const auto& p : paths) {
+    std::printf("%-40s %10.0f %10.0f %10.0f %8.3fx %8.3fx\n", p.name, p.off, p.empty, p.on, p.empty / p.off,
+                p.on / p.off);
+  }
+
+  std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "1";
+  auto collector = collectors::TapCollector::Attach(cfg, {}, links);
+  Empty empty(skel);
+  std::printf("\n== per-event cost (kernel.bpf_stats_enabled): the collector's program and an empty one on the\n"
+              "   same tracepoint, attached together; events per packet delivered\n");
+  std::printf("%-40s %-22s %9s %9s %9s %10s\n", "path", "program", "ns/event", "empty", "own", "events/pkt");
+  for (auto& p : paths) {
+    std::vector<ProgStats> before, before_empty;
+    for (const auto& prog : collector->Programs()) before.push_back(Stats(prog.fd));
+    for (auto* e : empty.Programs()) before_empty.push_back(Stats(bpf_program__fd(e)));
+    double packets = p.run() * std::chrono::duration<double>(kRun).count();
+    for (size_t i = 0; i < collector->Programs().size(); i++) {
+      ProgStats s = Stats(collector->Programs()[i].fd), e = Stats(bpf_program__fd(empty.Programs()[i]));
+      uint64_t runs = s.runs - before[i].runs, ns = s.ns - before[i].ns;
+      uint64_t eruns = e.runs - before_empty[i].runs, ens = e.ns - before_empty[i].ns;
+      double per = runs ? static_cast<double>(ns) / runs : 0, eper = eruns ? static_cast<double>(ens) / eruns : 0;
+      std::printf("%-40s %-22s %9.1f %9.1f %9.1f %10.2f\n", p.name, collector->Programs()[i].name.c_str(), per, eper,
+                  per - eper, packets > 0 ? runs / packets : 0.0);
     }
   }
-  std::printf("== remote -> bridge -> tap -> backend, 18-byte UDP, best of 3 runs of %lds each\n",
-              static_cast<long>(kRun.count()));
-  std::printf("%-28s %12s %10s\n", "tap collector", "packets/s", "vs off");
-  std::printf("%-28s %12.0f %10s\n", "off (baseline)", off, "1.00x");
-  std::printf("%-28s %12.0f %9.2fx\n", "on", on, on / off);
-  std::printf("\n== per-event cost of the tap programs while on (all packets of the host, not only taps)\n");
-  std::printf("%-28s %12s %10s\n", "program", "runs", "ns/event");
-  for (const auto& [name, c] : cost) {
-    std::printf("%-28s %12lu %10.1f\n", name.c_str(), c.first, c.first ? static_cast<double>(c.second) / c.first : 0);
-  }
+  empty_bpf__destroy(skel);
   std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << old_stats;
   return 0;
 }
