@@ -15,8 +15,14 @@
  *     a loopback segment) cannot inherit an old reception's stamp;
  *   - a backlog end is a read from the tap that queued the packet: every packet queued on a
  *     tap passes net_dev_start_xmit on it first, which replaces the slot's stamp.
- * Other matches are discarded and counted (TAP_STAT_IDENTITY). Tracepoints only: this runs on
- * kernels without kprobes.
+ * Other matches are discarded and counted (TAP_STAT_IDENTITY).
+ *
+ * A clock read costs more than the rest of a program, so packets that cannot reach a tap or
+ * end a transit are told apart before any: a frame received on another device is stamped
+ * only when bridged (PACKET_OTHERHOST) to the MAC of a guest seen sending through a tap, and
+ * an egress packet looks for its stamp only when it came in through a tap. Both are bitmaps
+ * learned from the taps' own traffic and cleared at each scrape (VMs and taps come and go).
+ * Tracepoints only: this runs on kernels without kprobes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -30,8 +36,9 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define VNET_ARPHRD_ETHER 1
+#define VNET_PACKET_OTHERHOST 3
 /* Packets between two hooks of one transit at once, host-wide: a transit lasts microseconds. */
-#define TRANSIT_SLOTS 8192
+#define TRANSIT_SLOTS 4096
 
 /* Slots of tap_backlog minus one (a power of two minus one), set before load. */
 const volatile __u32 backlog_mask = 65535;
@@ -41,6 +48,8 @@ const volatile __u32 backlog_mask = 65535;
  * (user namespaces) and fill tap_hists_other, never tap_hists.
  */
 const volatile __u32 host_netns = 0;
+/* One packet in `sample_every` is timed, per direction and CPU; set before load. */
+const volatile __u32 sample_every = 1;
 
 /*
  * The tun driver's rtnl_link_ops, learned from the first tap seen. User space clears it at
@@ -61,6 +70,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tap_stamp);
 } tap_backlog SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tap_filters);
+} tap_filters SEC(".maps");
+
+/* Packets seen per direction and CPU, for sample_every. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TAP_DIR__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} tap_sampling SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -117,6 +141,50 @@ static __always_inline struct tap_stamp *slot(void *table, __u32 mask, const str
 	return bpf_map_lookup_elem(table, &i);
 }
 
+/* Bit `i` of a bitmap of `words` 64-bit words, set (learn) or tested. */
+static __always_inline bool bit(__u64 *map, __u32 words, __u32 i, bool learn)
+{
+	__u64 b = 1ull << (i & 63), *w;
+
+	i = (i / 64) & (words - 1);
+	w = &map[i];
+	if (!learn)
+		return *w & b;
+	/* Not atomic (5.10 has no atomic or): a bit set at once by another CPU may be lost, and
+	 * is set again by its tap's next packet. */
+	if (!(*w & b))
+		*w |= b;
+	return true;
+}
+
+/* The hash of the MAC address at `at` in the packet (0 when it cannot be read). */
+static __always_inline __u32 mac_hash(const struct sk_buff *skb, __u32 at)
+{
+	__u64 mac = 0;
+
+	if (bpf_probe_read_kernel(&mac, 6, skb->head + skb->mac_header + at))
+		return 0;
+	return (__u32)((mac * 0x9E3779B97F4A7C15ull) >> 40);
+}
+
+/* Whether this packet of direction `dir` is one to time. */
+static __always_inline bool sampled(__u32 dir)
+{
+	__u64 *n;
+
+	if (sample_every <= 1)
+		return true;
+	n = bpf_map_lookup_elem(&tap_sampling, &dir);
+	return n && (*n)++ % sample_every == 0;
+}
+
+static __always_inline struct tap_filters *filters(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tap_filters, &zero);
+}
+
 static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, __u32 dir, __u64 ns)
 {
 	static const struct hist zero;
@@ -136,9 +204,11 @@ SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 {
 	const struct net_device *dev = skb->dev;
+	struct tap_filters *f = filters();
 	struct tap_stamp *s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb);
+	bool tap = is_tap(dev), stamp;
 
-	if (!s || !dev)
+	if (!f || !s || !dev)
 		return 0;
 	/*
 	 * Received before (skb_iif is set by the reception that stamped it): the same packet
@@ -146,9 +216,24 @@ int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 	 */
 	if (s->skb == (__u64)skb && s->ts && skb->skb_iif)
 		return 0;
+	if (tap) {
+		/* The guest's MAC (the frame's source) and the tap. */
+		bit(f->guests, GUEST_MAC_BITS / 64, mac_hash(skb, 6), true);
+		bit(f->taps, TAP_IFINDEX_BITS / 64, dev->ifindex, true);
+		stamp = sampled(TAP_TX_TRANSIT);
+	} else {
+		stamp = BPF_CORE_READ_BITFIELD(skb, pkt_type) == VNET_PACKET_OTHERHOST &&
+			bit(f->guests, GUEST_MAC_BITS / 64, mac_hash(skb, 0), false) && sampled(TAP_RX_TRANSIT);
+	}
+	if (!stamp) {
+		/* A packet at the address of a stamped one: that stamp is not its. */
+		if (s->skb == (__u64)skb)
+			s->ts = 0;
+		return 0;
+	}
 	s->skb = (__u64)skb;
 	s->ts = bpf_ktime_get_ns();
-	if (is_tap(dev)) {
+	if (tap) {
 		s->start = TAP_START_TAP;
 		s->ifindex = dev->ifindex;
 		s->netns = dev->nd_net.net->ns.inum;
@@ -163,10 +248,14 @@ int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	struct tap_stamp *s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb), *r;
+	struct tap_filters *f = filters();
+	struct tap_stamp *s = NULL, *r;
 	bool tap = is_tap(dev);
 	__u64 now = 0;
 
+	/* Only a packet that came in through a tap (tx) or goes out to one (rx) ends a transit. */
+	if (f && (tap || (skb->skb_iif && bit(f->taps, TAP_IFINDEX_BITS / 64, skb->skb_iif, false))))
+		s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb);
 	if (s && s->skb == (__u64)skb && s->ts) {
 		bool tx = s->start == TAP_START_TAP && s->ifindex != dev->ifindex;
 		bool rx = s->start == TAP_START_UPLINK && tap;
@@ -194,7 +283,8 @@ int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 	if (!r)
 		return 0;
 	r->skb = (__u64)skb;
-	r->ts = now ?: bpf_ktime_get_ns();
+	/* Not sampled: a read of it is neither a sample nor an eviction (ts 0, as once read). */
+	r->ts = sampled(TAP_RX_BACKLOG) ? (now ?: bpf_ktime_get_ns()) : 0;
 	r->ifindex = dev->ifindex;
 	r->netns = dev->nd_net.net->ns.inum;
 	r->queue = skb->queue_mapping;

@@ -1,5 +1,6 @@
 #include "collectors/tap_collector.h"
 
+#include <bit>
 #include <cmath>
 
 #include "config/reader.h"
@@ -16,6 +17,7 @@ namespace {
 static_assert(sizeof(tap_hist_key) == 16, "tap_hist_key layout is shared with bpf/tap.h");
 static_assert(sizeof(hist) == (HIST_SLOTS + 1) * 8, "hist layout is shared with bpf/hist.h");
 static_assert(sizeof(tap_stamp) == 32, "tap_stamp layout is shared with bpf/tap.h");
+static_assert(sizeof(tap_filters) == (TAP_IFINDEX_BITS + GUEST_MAC_BITS) / 8, "tap_filters layout is shared with bpf/tap.h");
 
 const std::string kName = "tap";
 
@@ -29,10 +31,31 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
   return std::max(0, static_cast<int>(std::ceil(std::log2(us) - 1e-9)));
 }
 
+// The programs learn the tun driver again (a module loaded again sits elsewhere), and the taps
+// and guests they filter on once the bitmaps fill with those of VMs long gone: more than a
+// quarter of the bits set makes every packet pay for a stamp. A guest is learned again from
+// its next packet.
+void Forget(tap_bpf* s) {
+  s->bss->tun_ops = 0;
+  const uint32_t zero = 0;
+  tap_filters f{};
+  if (bpf_map__lookup_elem(s->maps.tap_filters, &zero, sizeof(zero), &f, sizeof(f), 0)) return;
+  auto bits = [](const auto& words) {
+    size_t n = 0;
+    for (uint64_t w : words) n += std::popcount(w);
+    return n;
+  };
+  if (bits(f.guests) > GUEST_MAC_BITS / 4 || bits(f.taps) > TAP_IFINDEX_BITS / 4) {
+    f = {};
+    bpf_map__update_elem(s->maps.tap_filters, &zero, sizeof(zero), &f, sizeof(f), BPF_ANY);
+  }
+}
+
 }  // namespace
 
 void TapCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "backlog_slots", "max_series", "other_netns_max_series", "bucket_min", "bucket_max"});
+  r.ExpectMap({"enabled", "backlog_slots", "max_series", "other_netns_max_series", "sample_every", "bucket_min",
+               "bucket_max"});
   if (auto c = r.Child("enabled")) enabled = c->Bool();
   if (auto c = r.Child("backlog_slots")) {
     backlog_slots = c->Uint(1024, 1u << 22);
@@ -41,6 +64,7 @@ void TapCollector::Settings::Parse(const config::Reader& r) {
   }
   if (auto c = r.Child("max_series")) max_series = c->Uint(16, 1u << 20);
   if (auto c = r.Child("other_netns_max_series")) other_netns_max_series = c->Uint(16, 1u << 20);
+  if (auto c = r.Child("sample_every")) sample_every = c->Uint(1, 1u << 20);
   auto min = r.Child("bucket_min"), max = r.Child("bucket_max");
   if (min) {
     bucket_min = min->Duration();
@@ -82,6 +106,7 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
         bpf_map__set_max_entries(s->maps.tap_hists, settings.max_series);
         bpf_map__set_max_entries(s->maps.tap_hists_other, settings.other_netns_max_series);
         s->rodata->host_netns = links.OwnNetns();
+        s->rodata->sample_every = settings.sample_every;
       },
       error);
   auto probe = ebpf::MakeProbe<Tables>(
@@ -90,7 +115,7 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
         return Tables{std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists),
                       std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists_other),
                       [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); },
-                      [s] { s->bss->tun_ops = 0; }};
+                      [s] { Forget(s); }};
       },
       error);
   return std::make_unique<TapCollector>(std::move(probe), error, links, cfg, settings);
@@ -140,7 +165,7 @@ std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
   if (!probe_) return families;
   std::lock_guard lock(mu_);
   auto& m = probe_->tables;
-  m.forget_tun();
+  m.forget();
 
   auto discarded = metrics::Family("vnet_tap_samples_discarded_total",
                                    "Latency samples not recorded: `evicted` packets read from a tap whose stamp another "

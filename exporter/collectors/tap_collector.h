@@ -29,7 +29,7 @@ class TapCollector : public Collector {
     std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists;        // the exporter's namespace
     std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists_other;  // every other namespace
     std::function<uint64_t(uint32_t)> stat;  // enum tap_stat
-    std::function<void()> forget_tun;        // the programs learn the tun driver again
+    std::function<void()> forget;            // run at each scrape: stale learned state goes (Forget)
   };
   using Probe = ebpf::Probe<Tables>;
 
@@ -40,6 +40,7 @@ class TapCollector : public Collector {
     // namespaces together (which anyone can create, and fill).
     uint32_t max_series = 4096;
     uint32_t other_netns_max_series = 1024;
+    uint32_t sample_every = 1;  // packets per sample, per direction and CPU
     std::chrono::nanoseconds bucket_min{std::chrono::microseconds(1)};
     std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
     void Parse(const config::Reader& r);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <arpa/inet.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,7 +60,7 @@ class TapTest : public ::testing::Test {
     remote_mac_ = Mac(remote_.get(), "eth0");
 
     cfg_.devices.grace_period = std::chrono::seconds(2);
-    collector_ = collectors::TapCollector::Attach(cfg_, {}, links_);
+    collector_ = collectors::TapCollector::Attach(cfg_, settings_, links_);
     for (const auto& probe : collector_->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
     watcher_ = std::make_unique<net::LinkWatcher>(
         [this](uint32_t ifindex, const std::string& name, bool deleted) { collector_->OnLink(ifindex, name, deleted); });
@@ -91,6 +92,7 @@ class TapTest : public ::testing::Test {
   std::unique_ptr<Tap> tap_;
   std::string remote_mac_;
   config::Config cfg_;
+  collectors::TapCollector::Settings settings_;
   net::SystemLinks links_;
   std::unique_ptr<collectors::TapCollector> collector_;
   std::unique_ptr<net::LinkWatcher> watcher_;
@@ -294,6 +296,59 @@ TEST_F(TapTest, RecreatedTapStartsItsSeriesAfresh) {
   EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", 0).count, 3);
   std::this_thread::sleep_for(cfg_.devices.grace_period);
   EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", 0).count, 3);
+}
+
+// sample_every 4: one packet in 4 of each direction is timed, counted per CPU. Everything here
+// runs on one CPU (the writer's and the sender's softirqs run where they write and send).
+class TapSamplingTest : public TapTest {
+ protected:
+  void SetUp() override {
+    settings_.sample_every = 4;
+    TapTest::SetUp();
+  }
+};
+
+TEST_F(TapSamplingTest, OnePacketInFourIsTimedPerDirection) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);  // this thread, and the threads it starts
+  int sock = -1;
+  remote_->Run([&] {
+    sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(6000);
+    ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  });
+  tap_->Write(ToRemote(5000, 6000), 0);  // the guest's first packet: its MAC is learned
+  uint64_t remote_rx = LinkStat(remote_.get(), "eth0", "rx_packets");
+  Hist tx0 = Get("vnet_tap_tx_transit_seconds", 0), rx0 = Get("vnet_tap_rx_transit_seconds", 0);
+  Hist backlog0 = Get("vnet_tap_rx_backlog_seconds", 0);
+
+  constexpr int kPackets = 40;
+  for (int i = 0; i < kPackets; i++) tap_->Write(ToRemote(5000, 6000), 0);
+  ASSERT_TRUE(WaitFor([&] { return LinkStat(remote_.get(), "eth0", "rx_packets") >= remote_rx + kPackets; }));
+  sockaddr_in vm{};
+  vm.sin_family = AF_INET;
+  vm.sin_port = htons(5000);
+  inet_pton(AF_INET, kVmIp.c_str(), &vm.sin_addr);
+  remote_->Run([&] {
+    for (int i = 0; i < kPackets; i++) sendto(sock, "x", 1, 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm));
+  });
+  close(sock);
+  size_t read = 0;
+  ASSERT_TRUE(WaitFor([&] { return (read += tap_->ReadAll(0).size()) >= kPackets; }));
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c = 0; c < CPU_SETSIZE; c++) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof(all), &all);
+
+  EXPECT_EQ(read, static_cast<size_t>(kPackets));
+  EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", 0).count - tx0.count, kPackets / 4);
+  EXPECT_EQ(Get("vnet_tap_rx_transit_seconds", 0).count - rx0.count, kPackets / 4);
+  EXPECT_EQ(Get("vnet_tap_rx_backlog_seconds", 0).count - backlog0.count, kPackets / 4);
+  EXPECT_EQ(Value(collector_->Collect(), "vnet_tap_samples_discarded_total", {{"reason", "evicted"}}), 0);
 }
 
 // The system's links, with `own` as the exporter's namespace: a test namespace plays the host's.

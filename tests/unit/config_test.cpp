@@ -42,19 +42,21 @@ TEST(Config, EmbeddedDefaultIsValidAndMatchesBuiltInValues) {
   EXPECT_EQ(c.Get<Tap>().backlog_slots, 65536u);
   EXPECT_EQ(c.Get<Tap>().max_series, 4096u);
   EXPECT_EQ(c.Get<Tap>().other_netns_max_series, 1024u);
+  EXPECT_EQ(c.Get<Tap>().sample_every, 1u);
   EXPECT_EQ(c.Get<Tap>().bucket_min, std::chrono::microseconds(1));
   EXPECT_EQ(c.Get<Tap>().bucket_max, std::chrono::seconds(4));
 }
 
 TEST(Config, TapKeys) {
   Config c = collectors::ParseConfig("collectors:\n  tap:\n    enabled: false\n    backlog_slots: 1024\n    max_series: 64\n"
-                   "    other_netns_max_series: 32\n"
+                   "    other_netns_max_series: 32\n    sample_every: 8\n"
                    "    bucket_min: 10us\n    bucket_max: 500ms\n",
                    "t");
   EXPECT_FALSE(c.Get<Tap>().enabled);
   EXPECT_EQ(c.Get<Tap>().backlog_slots, 1024u);
   EXPECT_EQ(c.Get<Tap>().max_series, 64u);
   EXPECT_EQ(c.Get<Tap>().other_netns_max_series, 32u);
+  EXPECT_EQ(c.Get<Tap>().sample_every, 8u);
   EXPECT_EQ(c.Get<Tap>().bucket_min, std::chrono::microseconds(10));
   EXPECT_EQ(c.Get<Tap>().bucket_max, std::chrono::milliseconds(500));
 }
