@@ -21,7 +21,8 @@
  * end a transit are told apart before any: a frame received on another device is stamped
  * only when bridged (PACKET_OTHERHOST) to the MAC of a guest seen sending through a tap, and
  * an egress packet looks for its stamp only when it came in through a tap. Both are bitmaps
- * learned from the taps' own traffic and cleared at each scrape (VMs and taps come and go).
+ * learned from the taps' own traffic (user space clears them once a quarter full: VMs and taps
+ * come and go). A reception that stamps nothing still clears a stamp left at its address.
  * Tracepoints only: this runs on kernels without kprobes.
  */
 #include "vmlinux.h"
@@ -274,7 +275,7 @@ int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 			s->ts = 0;
 		}
 		/* An uplink packet sent on a non-tap device keeps its stamp: it may reach a tap after
-		 * more hops (a bridge's own device when the host routes, a veth). */
+		 * more hops (a veth into a namespace with a bridge). */
 	}
 	if (!tap)
 		return 0;
