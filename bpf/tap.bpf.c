@@ -18,11 +18,11 @@
  * Other matches are discarded and counted (TAP_STAT_IDENTITY).
  *
  * A clock read costs more than the rest of a program, so packets that cannot reach a tap or
- * end a transit are told apart before any: a frame received on another device is stamped
- * only when bridged (PACKET_OTHERHOST) to the MAC of a guest seen sending through a tap, and
- * an egress packet looks for its stamp only when it came in through a tap. Both are bitmaps
- * learned from the taps' own traffic (user space clears them once a quarter full: VMs and taps
- * come and go). A reception that stamps nothing still clears a stamp left at its address.
+ * end a transit are told apart before any: a frame received on another device is stamped only
+ * when it is bridged (PACKET_OTHERHOST: addressed to another machine, a VM among them), and an
+ * egress packet looks for its stamp only when it came in through a tap (a bitmap of the taps'
+ * ifindexes learned from their traffic, cleared by user space once a quarter full). A
+ * reception that stamps nothing still clears a stamp left at its address.
  * Tracepoints only: this runs on kernels without kprobes.
  */
 #include "vmlinux.h"
@@ -158,16 +158,6 @@ static __always_inline bool bit(__u64 *map, __u32 words, __u32 i, bool learn)
 	return true;
 }
 
-/* The hash of the MAC address at `at` in the packet (0 when it cannot be read). */
-static __always_inline __u32 mac_hash(const struct sk_buff *skb, __u32 at)
-{
-	__u64 mac = 0;
-
-	if (bpf_probe_read_kernel(&mac, 6, skb->head + skb->mac_header + at))
-		return 0;
-	return (__u32)((mac * 0x9E3779B97F4A7C15ull) >> 40);
-}
-
 /* Whether this packet of direction `dir` is one to time. */
 static __always_inline bool sampled(__u32 dir)
 {
@@ -218,13 +208,11 @@ int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 	if (s->skb == (__u64)skb && s->ts && skb->skb_iif)
 		return 0;
 	if (tap) {
-		/* The guest's MAC (the frame's source) and the tap. */
-		bit(f->guests, GUEST_MAC_BITS / 64, mac_hash(skb, 6), true);
 		bit(f->taps, TAP_IFINDEX_BITS / 64, dev->ifindex, true);
 		stamp = sampled(TAP_TX_TRANSIT);
 	} else {
-		stamp = BPF_CORE_READ_BITFIELD(skb, pkt_type) == VNET_PACKET_OTHERHOST &&
-			bit(f->guests, GUEST_MAC_BITS / 64, mac_hash(skb, 0), false) && sampled(TAP_RX_TRANSIT);
+		/* Packets for the host itself (PACKET_HOST) reach a VM only when routed: not timed. */
+		stamp = BPF_CORE_READ_BITFIELD(skb, pkt_type) == VNET_PACKET_OTHERHOST && sampled(TAP_RX_TRANSIT);
 	}
 	if (!stamp) {
 		/* A packet at the address of a stamped one: that stamp is not its. */

@@ -47,12 +47,10 @@ struct tap_stamp {
 };
 
 #define TAP_IFINDEX_BITS 4096 /* taps by ifindex, modulo */
-#define GUEST_MAC_BITS 65536  /* guest MACs by hash */
 
-/* What the programs learned from the taps' traffic since the last scrape (bitmaps). */
+/* What the programs learned from the taps' traffic (bitmaps). */
 struct tap_filters {
-	__u64 taps[TAP_IFINDEX_BITS / 64];  /* ifindexes of taps that delivered packets */
-	__u64 guests[GUEST_MAC_BITS / 64];  /* MACs of guests that sent through a tap */
+	__u64 taps[TAP_IFINDEX_BITS / 64]; /* ifindexes of taps that delivered packets */
 };
 
 #endif

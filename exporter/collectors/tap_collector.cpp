@@ -17,7 +17,7 @@ namespace {
 static_assert(sizeof(tap_hist_key) == 16, "tap_hist_key layout is shared with bpf/tap.h");
 static_assert(sizeof(hist) == (HIST_SLOTS + 1) * 8, "hist layout is shared with bpf/hist.h");
 static_assert(sizeof(tap_stamp) == 32, "tap_stamp layout is shared with bpf/tap.h");
-static_assert(sizeof(tap_filters) == (TAP_IFINDEX_BITS + GUEST_MAC_BITS) / 8, "tap_filters layout is shared with bpf/tap.h");
+static_assert(sizeof(tap_filters) == TAP_IFINDEX_BITS / 8, "tap_filters layout is shared with bpf/tap.h");
 
 const std::string kName = "tap";
 
@@ -32,20 +32,17 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
 }
 
 // The programs learn the tun driver again (a module loaded again sits elsewhere), and the taps
-// and guests they filter on once the bitmaps fill with those of VMs long gone: more than a
-// quarter of the bits set makes every packet pay for a stamp. A guest is learned again from
-// its next packet.
+// they filter on once the bitmap fills with those long gone: with more than a quarter of the
+// bits set most egress packets would look for a stamp. A tap is learned again from its next
+// packet.
 void Forget(tap_bpf* s) {
   s->bss->tun_ops = 0;
   const uint32_t zero = 0;
   tap_filters f{};
   if (bpf_map__lookup_elem(s->maps.tap_filters, &zero, sizeof(zero), &f, sizeof(f), 0)) return;
-  auto bits = [](const auto& words) {
-    size_t n = 0;
-    for (uint64_t w : words) n += std::popcount(w);
-    return n;
-  };
-  if (bits(f.guests) > GUEST_MAC_BITS / 4 || bits(f.taps) > TAP_IFINDEX_BITS / 4) {
+  size_t bits = 0;
+  for (uint64_t w : f.taps) bits += std::popcount(w);
+  if (bits > TAP_IFINDEX_BITS / 4) {
     f = {};
     bpf_map__update_elem(s->maps.tap_filters, &zero, sizeof(zero), &f, sizeof(f), BPF_ANY);
   }
