@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "prog_stats.h"
 #include "collectors/drops_collector.h"
 #include "collectors/exporter_collector.h"
 
@@ -35,16 +36,8 @@ namespace {
 
 using namespace vnet;
 
-struct ProgStats {
-  uint64_t runs = 0, ns = 0;
-};
-
-ProgStats Stats(int fd) {
-  struct bpf_prog_info info = {};
-  uint32_t len = sizeof(info);
-  bpf_obj_get_info_by_fd(fd, &info, &len);
-  return {info.run_cnt, info.run_time_ns};
-}
+using bench::ProgStats;
+using bench::Stats;
 
 // bpftrace's program on the tracepoint, found by name among loaded programs.
 int FindProg(const std::string& prefix, uint32_t newer_than) {

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "../tests/support/netns.h"
+#include "prog_stats.h"
 #include "collectors/tap_collector.h"
 
 extern "C" {
@@ -149,16 +150,8 @@ struct Bench {
   }
 };
 
-struct ProgStats {
-  uint64_t runs = 0, ns = 0;
-};
-
-ProgStats Stats(int fd) {
-  struct bpf_prog_info info = {};
-  uint32_t len = sizeof(info);
-  bpf_obj_get_info_by_fd(fd, &info, &len);
-  return {info.run_cnt, info.run_time_ns};
-}
+using bench::ProgStats;
+using bench::Stats;
 
 // Empty programs on the collector's three tracepoints, attached while this lives.
 class Empty {
