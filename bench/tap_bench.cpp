@@ -1,7 +1,7 @@
 // Benchmark of the tap latency collector. Prints, from one run:
-//  1. small-packet throughput with nothing attached, with empty programs on the collector's
-//     tracepoints (what any program there costs) and with the collector attached (alternating
-//     rounds, best of each, kernel.bpf_stats_enabled off) on three paths:
+//  1. small-packet throughput with nothing attached, and its ratio with empty programs on the
+//     collector's tracepoints (what any program there costs) and with the collector attached
+//     (medians of rounds, kernel.bpf_stats_enabled off) on three paths:
 //       rx:     remote -> veth -> bridge -> tap -> test backend (reads the tap)
 //       tx:     test backend (writes the tap) -> tap -> bridge -> veth -> remote
 //       no tap: namespace a -> veth -> bridge -> veth -> namespace b, beside the tap
@@ -35,8 +35,8 @@ namespace {
 using namespace vnet;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kRun = std::chrono::seconds(2);
-constexpr int kRounds = 3;
+constexpr auto kRun = std::chrono::seconds(1);
+constexpr int kRounds = 5;
 constexpr uint32_t kSampleEvery = 4;  // the sampled configuration measured beside every packet
 const std::string kVmMac = "02:00:00:00:00:10";
 
@@ -197,42 +197,49 @@ int main() {
   struct Path {
     const char* name;
     std::function<double()> run;
-    double off = 0, empty = 0, on = 0, sampled = 0;
+    std::vector<double> off, empty, on, sampled;  // packets/s and ratios to `off`, per round
   };
-  std::vector<Path> paths = {{"rx: remote -> bridge -> tap -> backend", [&] { return bench.Rx(); }},
-                             {"tx: backend -> tap -> bridge -> remote", [&] { return bench.Tx(); }},
-                             {"no tap: veth -> bridge -> veth", [&] { return bench.NoTap(); }}};
+  std::vector<Path> paths = {{"rx: remote -> bridge -> tap -> backend", [&] { return bench.Rx(); }, {}, {}, {}, {}},
+                             {"tx: backend -> tap -> bridge -> remote", [&] { return bench.Tx(); }, {}, {}, {}, {}},
+                             {"no tap: veth -> bridge -> veth", [&] { return bench.NoTap(); }, {}, {}, {}, {}}};
+  collectors::TapCollector::Settings sampled;
+  sampled.sample_every = kSampleEvery;
+  // Each round runs the four configurations of a path back to back and keeps their ratios to
+  // its own `off` run: this machine's speed drifts by 10-20% over seconds, less within a round.
   for (int round = 0; round < kRounds; round++) {
-    for (auto& p : paths) p.off = std::max(p.off, p.run());
-    {
-      Empty empty(skel);
-      if (!empty.attached()) {
-        std::cerr << "empty programs did not attach\n";
-        return 1;
+    for (auto& p : paths) {
+      double off = p.run();
+      p.off.push_back(off);
+      {
+        Empty empty(skel);
+        if (!empty.attached()) {
+          std::cerr << "empty programs did not attach\n";
+          return 1;
+        }
+        p.empty.push_back(p.run() / off);
       }
-      for (auto& p : paths) p.empty = std::max(p.empty, p.run());
-    }
-    {
-      auto collector = collectors::TapCollector::Attach(cfg, {}, links);
-      if (!collector->Probes()[0].attached) {
-        std::cerr << "tap probe not attached: " << collector->Probes()[0].error << "\n";
-        return 1;
+      for (auto [settings, out] : {std::pair{collectors::TapCollector::Settings{}, &p.on}, {sampled, &p.sampled}}) {
+        auto collector = collectors::TapCollector::Attach(cfg, settings, links);
+        if (!collector->Probes()[0].attached) {
+          std::cerr << "tap probe not attached: " << collector->Probes()[0].error << "\n";
+          return 1;
+        }
+        out->push_back(p.run() / off);
       }
-      for (auto& p : paths) p.on = std::max(p.on, p.run());
     }
-    collectors::TapCollector::Settings sampled;
-    sampled.sample_every = kSampleEvery;
-    auto collector = collectors::TapCollector::Attach(cfg, sampled, links);
-    for (auto& p : paths) p.sampled = std::max(p.sampled, p.run());
   }
-  std::printf("== 18-byte UDP packets/s, best of %d runs of %lds each: nothing attached, empty programs, the\n"
-              "   collector timing every packet, and with sample_every: %u\n",
-              kRounds, static_cast<long>(kRun.count()), kSampleEvery);
-  std::printf("%-40s %9s %9s %9s %9s %9s %9s %9s\n", "path", "off", "empty", "on", "sampled", "empty/off", "on/off",
-              "smp/off");
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("== 18-byte UDP packets/s with nothing attached, and the ratio to it with empty programs, the\n"
+              "   collector timing every packet, and with sample_every: %u (medians of %d rounds of %lds runs)\n",
+              kSampleEvery, kRounds, static_cast<long>(kRun.count()));
+  std::printf("%-40s %9s %9s %9s %9s   %s\n", "path", "off", "empty", "on", "sampled", "on: min..max of rounds");
   for (const auto& p : paths) {
-    std::printf("%-40s %9.0f %9.0f %9.0f %9.0f %8.3fx %8.3fx %8.3fx\n", p.name, p.off, p.empty, p.on, p.sampled,
-                p.empty / p.off, p.on / p.off, p.sampled / p.off);
+    std::printf("%-40s %9.0f %8.3fx %8.3fx %8.3fx   %.3f..%.3f\n", p.name, median(p.off), median(p.empty),
+                median(p.on), median(p.sampled), *std::min_element(p.on.begin(), p.on.end()),
+                *std::max_element(p.on.begin(), p.on.end()));
   }
 
   std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "1";
