@@ -20,8 +20,7 @@
  * A clock read costs more than the rest of a program, so packets that cannot reach a tap or
  * end a transit are told apart before any: a frame received on another device is stamped only
  * when it is bridged (PACKET_OTHERHOST: addressed to another machine, a VM among them), and an
- * egress packet looks for its stamp only when it came in through a tap (a bitmap of the taps'
- * ifindexes learned from their traffic, cleared by user space once a quarter full). A
+ * egress packet looks for its stamp only when it came in through a tap (tap_ifindexes). A
  * reception that stamps nothing still clears a stamp left at its address.
  * Tracepoints only: this runs on kernels without kprobes.
  */
@@ -58,6 +57,13 @@ const volatile __u32 sample_every = 1;
  */
 __u64 tun_ops;
 
+/*
+ * Bitmap of the ifindexes (modulo TAP_IFINDEX_BITS) of taps that delivered packets: an egress
+ * packet received on no such device cannot end a tx transit. User space clears it once a
+ * quarter full (taps come and go); a tap is learned again from its next packet.
+ */
+__u64 tap_ifindexes[TAP_IFINDEX_BITS / 64];
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TRANSIT_SLOTS);
@@ -71,13 +77,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tap_stamp);
 } tap_backlog SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tap_filters);
-} tap_filters SEC(".maps");
 
 /* Packets seen per direction and CPU, for sample_every. */
 struct {
@@ -142,20 +141,28 @@ static __always_inline struct tap_stamp *slot(void *table, __u32 mask, const str
 	return bpf_map_lookup_elem(table, &i);
 }
 
-/* Bit `i` of a bitmap of `words` 64-bit words, set (learn) or tested. */
-static __always_inline bool bit(__u64 *map, __u32 words, __u32 i, bool learn)
+/* The word of tap_ifindexes holding `ifindex`'s bit, and that bit. */
+static __always_inline __u64 *tap_word(__u32 ifindex, __u64 *bit)
 {
-	__u64 b = 1ull << (i & 63), *w;
+	*bit = 1ull << (ifindex & 63);
+	return &tap_ifindexes[(ifindex / 64) % (TAP_IFINDEX_BITS / 64)];
+}
 
-	i = (i / 64) & (words - 1);
-	w = &map[i];
-	if (!learn)
-		return *w & b;
+static __always_inline bool tap_seen(__u32 ifindex)
+{
+	__u64 bit, *w = tap_word(ifindex, &bit);
+
+	return *w & bit;
+}
+
+static __always_inline void learn_tap(__u32 ifindex)
+{
+	__u64 bit, *w = tap_word(ifindex, &bit);
+
 	/* Not atomic (5.10 has no atomic or): a bit set at once by another CPU may be lost, and
 	 * is set again by its tap's next packet. */
-	if (!(*w & b))
-		*w |= b;
-	return true;
+	if (!(*w & bit))
+		*w |= bit;
 }
 
 /* Whether this packet of direction `dir` is one to time. */
@@ -167,13 +174,6 @@ static __always_inline bool sampled(__u32 dir)
 		return true;
 	n = bpf_map_lookup_elem(&tap_sampling, &dir);
 	return n && (*n)++ % sample_every == 0;
-}
-
-static __always_inline struct tap_filters *filters(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&tap_filters, &zero);
 }
 
 static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, __u32 dir, __u64 ns)
@@ -195,11 +195,10 @@ SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 {
 	const struct net_device *dev = skb->dev;
-	struct tap_filters *f = filters();
 	struct tap_stamp *s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb);
 	bool tap = is_tap(dev), stamp;
 
-	if (!f || !s || !dev)
+	if (!s || !dev)
 		return 0;
 	/*
 	 * Received before (skb_iif is set by the reception that stamped it): the same packet
@@ -208,7 +207,7 @@ int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 	if (s->skb == (__u64)skb && s->ts && skb->skb_iif)
 		return 0;
 	if (tap) {
-		bit(f->taps, TAP_IFINDEX_BITS / 64, dev->ifindex, true);
+		learn_tap(dev->ifindex);
 		stamp = sampled(TAP_TX_TRANSIT);
 	} else {
 		/* Packets for the host itself (PACKET_HOST) reach a VM only when routed: not timed. */
@@ -237,13 +236,12 @@ int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	struct tap_filters *f = filters();
 	struct tap_stamp *s = NULL, *r;
 	bool tap = is_tap(dev);
 	__u64 now = 0;
 
 	/* Only a packet that came in through a tap (tx) or goes out to one (rx) ends a transit. */
-	if (f && (tap || (skb->skb_iif && bit(f->taps, TAP_IFINDEX_BITS / 64, skb->skb_iif, false))))
+	if (tap || (skb->skb_iif && tap_seen(skb->skb_iif)))
 		s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb);
 	if (s && s->skb == (__u64)skb && s->ts) {
 		bool tx = s->start == TAP_START_TAP && s->ifindex != dev->ifindex;
@@ -277,7 +275,6 @@ int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 	r->ifindex = dev->ifindex;
 	r->netns = dev->nd_net.net->ns.inum;
 	r->queue = skb->queue_mapping;
-	r->start = TAP_START_RING;
 	return 0;
 }
 

@@ -27,10 +27,8 @@ enum tap_stat {
 	TAP_STAT__MAX,
 };
 
-/* Where a stamped packet started (kernel only, but kept here beside its users). */
+/* Where a transit started (kernel only, but kept here beside its users). */
 enum tap_start {
-	TAP_START_NONE,
-	TAP_START_RING,   /* handed to a tap: waits in the ring for the backend */
 	TAP_START_TAP,    /* received from a tap's backend */
 	TAP_START_UPLINK, /* received on a non-tap device */
 };
@@ -39,18 +37,13 @@ enum tap_start {
 struct tap_stamp {
 	__u64 skb;     /* the packet's address */
 	__u64 ts;      /* bpf_ktime_get_ns() at the start; 0 once the sample is taken */
-	__u32 ifindex; /* the tap, for RING and TAP starts */
+	__u32 ifindex; /* the tap: the one it was queued on (backlog), received from (TAP start) */
 	__u32 netns;
 	__u16 queue;
-	__u16 start;   /* enum tap_start */
+	__u16 start;   /* enum tap_start, transits only */
 	__u32 pad;
 };
 
-#define TAP_IFINDEX_BITS 4096 /* taps by ifindex, modulo */
-
-/* What the programs learned from the taps' traffic (bitmaps). */
-struct tap_filters {
-	__u64 taps[TAP_IFINDEX_BITS / 64]; /* ifindexes of taps that delivered packets */
-};
+#define TAP_IFINDEX_BITS 4096 /* size of the programs' bitmap of taps by ifindex */
 
 #endif

@@ -1,5 +1,6 @@
 #include "collectors/tap_collector.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 
@@ -17,7 +18,6 @@ namespace {
 static_assert(sizeof(tap_hist_key) == 16, "tap_hist_key layout is shared with bpf/tap.h");
 static_assert(sizeof(hist) == (HIST_SLOTS + 1) * 8, "hist layout is shared with bpf/hist.h");
 static_assert(sizeof(tap_stamp) == 32, "tap_stamp layout is shared with bpf/tap.h");
-static_assert(sizeof(tap_filters) == TAP_IFINDEX_BITS / 8, "tap_filters layout is shared with bpf/tap.h");
 
 const std::string kName = "tap";
 
@@ -37,15 +37,9 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
 // packet.
 void Forget(tap_bpf* s) {
   s->bss->tun_ops = 0;
-  const uint32_t zero = 0;
-  tap_filters f{};
-  if (bpf_map__lookup_elem(s->maps.tap_filters, &zero, sizeof(zero), &f, sizeof(f), 0)) return;
   size_t bits = 0;
-  for (uint64_t w : f.taps) bits += std::popcount(w);
-  if (bits > TAP_IFINDEX_BITS / 4) {
-    f = {};
-    bpf_map__update_elem(s->maps.tap_filters, &zero, sizeof(zero), &f, sizeof(f), BPF_ANY);
-  }
+  for (uint64_t w : s->bss->tap_ifindexes) bits += std::popcount(w);
+  if (bits > TAP_IFINDEX_BITS / 4) std::fill(std::begin(s->bss->tap_ifindexes), std::end(s->bss->tap_ifindexes), 0);
 }
 
 }  // namespace
