@@ -43,34 +43,26 @@ const std::string kVmMac = "02:00:00:00:00:10";
 // A UDP socket bound to `port` inside `ns` and a thread counting what it receives.
 class Sink {
  public:
-  Sink(const testing::Netns& ns, uint16_t port) {
-    ns.Run([&] {
-      fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(port);
-      bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-      timeval tv{0, 100000};
-      setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      int size = 8 << 20;
-      setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
-    });
+  Sink(const testing::Netns& ns, uint16_t port) : socket_(ns, port) {
+    timeval tv{0, 100000};
+    setsockopt(socket_.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int size = 8 << 20;
+    setsockopt(socket_.fd(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
     thread_ = std::thread([this] {
       char buf[64];
       while (!stop_) {
-        if (recv(fd_, buf, sizeof(buf), 0) > 0) count_++;
+        if (recv(socket_.fd(), buf, sizeof(buf), 0) > 0) count_++;
       }
     });
   }
   ~Sink() {
     stop_ = true;
     thread_.join();
-    close(fd_);
   }
   uint64_t count() const { return count_; }
 
  private:
-  int fd_ = -1;
+  testing::UdpSocket socket_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> count_{0};
   std::thread thread_;

@@ -124,22 +124,8 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
   constexpr int kPerQueue = 5;
   // The remote's end of each flow is a bound socket: the guest's steering frames are received
   // there (no ICMP port unreachable comes back to the guest) and the flow is sent from it.
-  std::vector<int> remote_socks(kQueues);
-  remote_->Run([&] {
-    for (int q = 0; q < kQueues; q++) {
-      remote_socks[q] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(6000 + q);
-      ASSERT_EQ(bind(remote_socks[q], reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    }
-  });
-  struct Close {
-    std::vector<int>& fds;
-    ~Close() {
-      for (int fd : fds) close(fd);
-    }
-  } close_socks{remote_socks};
+  std::vector<std::unique_ptr<UdpSocket>> remote_socks;
+  for (int q = 0; q < kQueues; q++) remote_socks.push_back(std::make_unique<UdpSocket>(*remote_, 6000 + q));
   for (int q = 0; q < kQueues; q++) tap_->Write(ToRemote(5000 + q, 6000 + q), q);  // steer
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   for (int q = 0; q < kQueues; q++) tap_->ReadAll(q);
@@ -156,7 +142,7 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
   for (int q = 0; q < kQueues; q++) {
     vm.sin_port = htons(5000 + q);
     for (int i = 0; i < kPerQueue; i++) {
-      ASSERT_EQ(sendto(remote_socks[q], payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm)),
+      ASSERT_EQ(sendto(remote_socks[q]->fd(), payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm)),
                 static_cast<ssize_t>(sizeof(payload)));
     }
   }
@@ -186,14 +172,7 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
 
 // Local delivery to the host is not a transit sample.
 TEST_F(TapTest, LocalDeliveryIsNotATransitSample) {
-  int sock = -1;
-  hv_->Run([&] {
-    sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(7000);
-    bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  });
+  UdpSocket sock(*hv_, 7000);
   hv_->Sh("ip addr add 192.0.2.254/24 dev br0 && ip neigh add " + kVmIp + " lladdr " + kVmMac +
           " dev br0 nud permanent");
   double before = Get("vnet_tap_tx_transit_seconds", 1).count;
@@ -202,10 +181,9 @@ TEST_F(TapTest, LocalDeliveryIsNotATransitSample) {
   char buf[256];
   int got = 0;
   ASSERT_TRUE(WaitFor([&] {
-    while (recv(sock, buf, sizeof(buf), MSG_DONTWAIT) > 0) got++;
+    while (recv(sock.fd(), buf, sizeof(buf), MSG_DONTWAIT) > 0) got++;
     return got == 6;
   }));
-  close(sock);
   EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", 1).count, before);
 }
 
@@ -216,13 +194,12 @@ TEST_F(TapTest, LocalDeliveryIsNotATransitSample) {
 TEST_F(TapTest, HostLocalTrafficGivesNoTransitSample) {
   hv_->Sh("ip addr add 192.0.2.254/24 dev br0 && ip neigh add " + kVmIp + " lladdr " + kVmMac +
           " dev br0 nud permanent");
-  int udp = -1, listener = -1, client = -1, server = -1;
+  UdpSocket udp_socket(*hv_, 7000);
+  const int udp = udp_socket.fd();
+  int listener = -1, client = -1, server = -1;
   hv_->Run([&] {
-    udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(7000);
-    ASSERT_EQ(bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
     listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     a.sin_port = htons(7001);
@@ -237,7 +214,7 @@ TEST_F(TapTest, HostLocalTrafficGivesNoTransitSample) {
     ~Close() {
       for (int fd : fds) close(fd);
     }
-  } close_socks{{udp, listener, client, server}};
+  } close_socks{{listener, client, server}};
   ASSERT_GE(server, 0);
   for (int q = 0; q < kQueues; q++) tap_->ReadAll(q);
   auto counts = [&](const std::string& family) {
@@ -313,15 +290,8 @@ TEST_F(TapSamplingTest, OnePacketInFourIsTimedPerDirection) {
   CPU_ZERO(&one);
   CPU_SET(0, &one);
   ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);  // this thread, and the threads it starts
-  int sock = -1;
-  remote_->Run([&] {
-    sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(6000);
-    ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  });
-  tap_->Write(ToRemote(5000, 6000), 0);  // the guest's first packet: its MAC is learned
+  UdpSocket sock(*remote_, 6000);
+  tap_->Write(ToRemote(5000, 6000), 0);  // the tap's first packet: the tap is learned
   uint64_t remote_rx = LinkStat(remote_.get(), "eth0", "rx_packets");
   Hist tx0 = Get("vnet_tap_tx_transit_seconds", 0), rx0 = Get("vnet_tap_rx_transit_seconds", 0);
   Hist backlog0 = Get("vnet_tap_rx_backlog_seconds", 0);
@@ -334,9 +304,8 @@ TEST_F(TapSamplingTest, OnePacketInFourIsTimedPerDirection) {
   vm.sin_port = htons(5000);
   inet_pton(AF_INET, kVmIp.c_str(), &vm.sin_addr);
   remote_->Run([&] {
-    for (int i = 0; i < kPackets; i++) sendto(sock, "x", 1, 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm));
+    for (int i = 0; i < kPackets; i++) sendto(sock.fd(), "x", 1, 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm));
   });
-  close(sock);
   size_t read = 0;
   ASSERT_TRUE(WaitFor([&] { return (read += tap_->ReadAll(0).size()) >= kPackets; }));
   cpu_set_t all;

@@ -132,6 +132,22 @@ std::vector<std::vector<uint8_t>> Tap::ReadAll(int queue) const {
   return frames;
 }
 
+UdpSocket::UdpSocket(const Netns& ns, uint16_t port) {
+  ns.Run([&] {
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      std::string why = std::string("udp socket on port ") + std::to_string(port) + ": " + strerror(errno);
+      if (fd_ >= 0) close(fd_);
+      throw std::runtime_error(why);
+    }
+  });
+}
+
+UdpSocket::~UdpSocket() { close(fd_); }
+
 void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port, std::size_t size) {
   ns.Run([&] {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

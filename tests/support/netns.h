@@ -56,6 +56,19 @@ class Tap {
   std::vector<int> fds_;
 };
 
+// A UDP socket of `ns` bound to `port` on all its addresses; closed with this object.
+class UdpSocket {
+ public:
+  UdpSocket(const Netns& ns, uint16_t port);
+  ~UdpSocket();
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
 // Sends `n` UDP datagrams of `size` bytes from inside `ns` to dst:port (from `src_port`, 0: any).
 void SendUdp(const Netns& ns, const std::string& dst, uint16_t port, int n, uint16_t src_port = 0,
              std::size_t size = 32);
