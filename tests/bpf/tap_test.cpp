@@ -320,6 +320,39 @@ TEST_F(TapSamplingTest, OnePacketInFourIsTimedPerDirection) {
   EXPECT_EQ(Value(collector_->Collect(), "vnet_tap_samples_discarded_total", {{"reason", "evicted"}}), 0);
 }
 
+// More packets waiting in the tap's rings than backlog slots: some stamps are taken by later
+// packets (by the pigeonhole, at least the excess), and every packet read is either a backlog
+// sample or counted as evicted, never a sample with another packet's time.
+class TapEvictionTest : public TapTest {
+ protected:
+  void SetUp() override {
+    settings_.backlog_slots = 1024;
+    TapTest::SetUp();
+  }
+};
+
+TEST_F(TapEvictionTest, EveryReadIsASampleOrAnEviction) {
+  constexpr int kPackets = 3000;
+  hv_->Sh("ip link set vm0 txqueuelen 4000");
+  auto backlog = [&] {
+    double n = 0;
+    for (int q = 0; q < kQueues; q++) n += Get("vnet_tap_rx_backlog_seconds", q).count;
+    return n;
+  };
+  auto evicted = [&] { return Value(collector_->Collect(), "vnet_tap_samples_discarded_total", {{"reason", "evicted"}}); };
+  const double backlog0 = backlog(), evicted0 = evicted();
+  SendUdp(*remote_, kVmIp, 5000, kPackets);
+  size_t read = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    for (int q = 0; q < kQueues; q++) read += tap_->ReadAll(q).size();
+    return read >= static_cast<size_t>(kPackets);
+  }));
+  EXPECT_EQ(read, static_cast<size_t>(kPackets));
+  const double samples = backlog() - backlog0, evictions = evicted() - evicted0;
+  EXPECT_EQ(samples + evictions, kPackets);
+  EXPECT_GE(evictions, kPackets - 1024);
+}
+
 // The system's links, with `own` as the exporter's namespace: a test namespace plays the host's.
 class OwnNetnsAs : public net::LinkSource {
  public:
