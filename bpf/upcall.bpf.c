@@ -12,6 +12,10 @@
  * a few hundred nanoseconds more per upcall than fentry, on a path that takes microseconds.
  * openvswitch is a module: its types come from its own BTF (CO-RE against module BTF, 5.11+),
  * declared here with only the fields used.
+ *
+ * Anyone may make a datapath in a network namespace of their own (user namespaces): the
+ * datapaths of the exporter's namespace have maps of their own, every other namespace's
+ * share the *_other maps, so a flood elsewhere cannot blind the host.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -37,12 +41,17 @@ struct vport___vnet {
 
 struct datapath___vnet {
 	struct hlist_head *ports; /* DP_VPORT_HASH_BUCKETS buckets by port_no */
+	possible_net_t net;
 } __attribute__((preserve_access_index));
+
+/* Inode of the exporter's own network namespace; set before load. */
+const volatile __u32 host_netns = 0;
 
 struct dp_upcall_info___vnet {
 	__u8 cmd;
 } __attribute__((preserve_access_index));
 
+/* Datapaths of the exporter's namespace. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096); /* resized from the config before load */
@@ -63,6 +72,28 @@ struct {
 	__type(key, struct upcall_hist_key);
 	__type(value, struct hist);
 } upcall_hists SEC(".maps");
+
+/* Datapaths of every other namespace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024); /* resized from the config before load */
+	__type(key, struct upcall_key);
+	__type(value, struct upcall_count);
+} upcall_counts_other SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* resized from the config before load */
+	__type(key, struct upcall_packet);
+	__type(value, struct upcall_inflight);
+} upcall_inflight_other SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct upcall_hist_key);
+	__type(value, struct hist);
+} upcall_hists_other SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -120,13 +151,17 @@ static __always_inline void account(struct datapath___vnet *dp, struct sk_buff *
 	struct upcall_key key = {};
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
 	struct upcall_count *c;
+	__u32 netns = BPF_CORE_READ(dp, net.net, ns.inum);
+	bool host = netns == host_netns;
+	__u32 stats = host ? 0 : UPCALL_STAT_OTHER;
 
 	key.ifindex = BPF_CORE_READ(dev, ifindex);
 	key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 	key.cmd = BPF_CORE_READ(info, cmd);
 	key.err = ret < 0 ? -ret : 0;
 	datapath_name(dp, key.datapath);
-	c = lookup_or_init(&upcall_counts, &key, &zero, &upcall_stats, UPCALL_STAT_COUNTS_FULL);
+	c = lookup_or_init(host ? (void *)&upcall_counts : (void *)&upcall_counts_other, &key, &zero, &upcall_stats,
+			   stats + UPCALL_STAT_COUNTS_FULL);
 	if (c)
 		c->packets++;
 	if (ret)
@@ -134,26 +169,31 @@ static __always_inline void account(struct datapath___vnet *dp, struct sk_buff *
 
 	/* Queued to ovs-vswitchd: wait for its execute of the same packet. skb->data is the
 	 * Ethernet header here, as in the copy ovs-vswitchd sends back. */
-	struct upcall_packet pkt = {};
+	struct upcall_packet pkt = {.netns = netns};
 	struct upcall_inflight f = {.ts = bpf_ktime_get_ns()};
+	void *inflight = host ? (void *)&upcall_inflight : (void *)&upcall_inflight_other;
 	__u32 len = BPF_CORE_READ(skb, len);
 
 	if (!packet_key(&pkt, len, BPF_CORE_READ(skb, data), len - BPF_CORE_READ(skb, data_len)))
 		return;
 	__builtin_memcpy(f.datapath, key.datapath, sizeof(f.datapath));
-	if (bpf_map_lookup_elem(&upcall_inflight, &pkt))
-		stat_inc(&upcall_stats, UPCALL_STAT_REPLACED);
-	if (bpf_map_update_elem(&upcall_inflight, &pkt, &f, BPF_ANY))
-		stat_inc(&upcall_stats, UPCALL_STAT_INFLIGHT_FULL);
+	if (bpf_map_lookup_elem(inflight, &pkt))
+		stat_inc(&upcall_stats, stats + UPCALL_STAT_REPLACED);
+	if (bpf_map_update_elem(inflight, &pkt, &f, BPF_ANY))
+		stat_inc(&upcall_stats, stats + UPCALL_STAT_INFLIGHT_FULL);
 }
 
 static __always_inline void executed(struct genl_info *info)
 {
 	static const struct hist zero;
 	struct nlattr *a = NULL;
-	struct upcall_packet pkt = {};
+	/* The execute's namespace is the datapath's: ovs-vswitchd finds the datapath in its own. */
+	__u32 netns = BPF_CORE_READ(info, _net.net, ns.inum);
+	bool host = netns == host_netns;
+	void *inflight = host ? (void *)&upcall_inflight : (void *)&upcall_inflight_other;
+	struct upcall_packet pkt = {.netns = netns};
 	struct upcall_inflight *f;
-	struct upcall_hist_key hk = {};
+	struct upcall_hist_key hk = {.netns = netns};
 	struct hist *h;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 len;
@@ -164,14 +204,15 @@ static __always_inline void executed(struct genl_info *info)
 	len = BPF_CORE_READ(a, nla_len) - VNET_NLA_HDRLEN;
 	if (!packet_key(&pkt, len, (void *)a + VNET_NLA_HDRLEN, len))
 		return;
-	f = bpf_map_lookup_elem(&upcall_inflight, &pkt);
+	f = bpf_map_lookup_elem(inflight, &pkt);
 	if (!f)
 		return; /* not from an upcall we saw (ovs-appctl ofproto/trace, packet-out) */
 	__builtin_memcpy(hk.datapath, f->datapath, sizeof(hk.datapath));
-	h = lookup_or_init(&upcall_hists, &hk, &zero, &upcall_stats, UPCALL_STAT_HIST_FULL);
+	h = lookup_or_init(host ? (void *)&upcall_hists : (void *)&upcall_hists_other, &hk, &zero, &upcall_stats,
+			   (host ? 0 : UPCALL_STAT_OTHER) + UPCALL_STAT_HIST_FULL);
 	if (h)
 		hist_add(h, now - f->ts);
-	bpf_map_delete_elem(&upcall_inflight, &pkt);
+	bpf_map_delete_elem(inflight, &pkt);
 }
 
 static __always_inline void stash(struct datapath___vnet *dp, struct sk_buff *skb, struct dp_upcall_info___vnet *info)

@@ -23,13 +23,14 @@ struct upcall_count {
 
 struct upcall_hist_key {
 	char datapath[UPCALL_NAME_LEN];
+	__u32 netns; /* inode of the datapath's network namespace */
 };
 
 /* A packet between its upcall and ovs-vswitchd's OVS_PACKET_CMD_EXECUTE of it: the execute
  * carries a copy, not the skb, so the packet is known by its length and leading bytes. */
 struct upcall_packet {
 	__u32 len;
-	__u32 pad;
+	__u32 netns; /* the datapath's: namespaces never answer each other's upcalls */
 	__u8 head[UPCALL_HEAD]; /* zero past len */
 };
 
@@ -38,12 +39,14 @@ struct upcall_inflight {
 	char datapath[UPCALL_NAME_LEN];
 };
 
+/* Of the maps of datapaths in the exporter's namespace; the same follow for the *_other maps. */
 enum upcall_stat {
 	UPCALL_STAT_INFLIGHT_FULL, /* upcalls not timed: the in-flight map was full */
 	UPCALL_STAT_COUNTS_FULL,   /* upcalls not counted: the count map was full */
 	UPCALL_STAT_HIST_FULL,     /* samples lost: the histogram map was full */
 	UPCALL_STAT_REPLACED,      /* an identical packet was still in flight: timed once */
-	UPCALL_STAT__MAX,
+	UPCALL_STAT_OTHER,         /* offset of the *_other maps' stats */
+	UPCALL_STAT__MAX = 2 * UPCALL_STAT_OTHER,
 };
 
 #endif

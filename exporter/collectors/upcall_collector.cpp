@@ -52,10 +52,11 @@ constexpr int kLastBucket = 22;
 }  // namespace
 
 void UpcallCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "max_inflight", "max_series", "inflight_timeout"});
+  r.ExpectMap({"enabled", "max_inflight", "max_series", "other_netns_max_series", "inflight_timeout"});
   if (auto v = r.Child("enabled")) enabled = v->Bool();
   if (auto v = r.Child("max_inflight")) max_inflight = v->Uint(64, 1u << 22);
   if (auto v = r.Child("max_series")) max_series = v->Uint(16, 1u << 20);
+  if (auto v = r.Child("other_netns_max_series")) other_netns_max_series = v->Uint(16, 1u << 20);
   if (auto v = r.Child("inflight_timeout")) {
     inflight_timeout = v->Seconds();
     if (inflight_timeout.count() < 1) v->Fail("must be at least 1s");
@@ -66,16 +67,17 @@ UpcallCollector::UpcallCollector(Loader load, ModuleInstance module, net::LinkSo
                                  const config::Config& cfg, const Settings& settings)
     : load_(std::move(load)),
       module_(std::move(module)),
+      links_(links),
       error_(kNoModule),
-      table_(links, cfg.devices),
-      inflight_(settings.inflight_timeout) {
+      host_(links, cfg, settings),
+      other_(links, cfg, settings) {
   std::lock_guard lock(mu_);
   FollowModule(false);
 }
 
 std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& cfg, const Settings& settings,
                                                          net::LinkSource& links) {
-  auto load = [cfg, settings](std::string& error) -> std::unique_ptr<Probe> {
+  auto load = [cfg, settings, own = links.OwnNetns()](std::string& error) -> std::unique_ptr<Probe> {
     auto loaded = ebpf::LoadFirst<upcall_bpf>(
         {upcall_bpf__open_opts, upcall_bpf__load, upcall_bpf__destroy}, cfg.btf_path, cfg.disabled_attach_types,
         {{"kprobe",
@@ -83,16 +85,23 @@ std::unique_ptr<UpcallCollector> UpcallCollector::Attach(const config::Config& c
             return std::vector{s->progs.upcall_kprobe, s->progs.upcall_kretprobe, s->progs.execute_kprobe};
           }}},
         [&](upcall_bpf* s) {
+          s->rodata->host_netns = own;
           bpf_map__set_max_entries(s->maps.upcall_inflight, settings.max_inflight);
+          bpf_map__set_max_entries(s->maps.upcall_inflight_other, settings.max_inflight);
           bpf_map__set_max_entries(s->maps.upcall_counts, settings.max_series);
+          bpf_map__set_max_entries(s->maps.upcall_counts_other, settings.other_netns_max_series);
         },
         error);
     return ebpf::MakeProbe<Tables>(
         std::move(loaded),
         [](upcall_bpf* s) {
-          return Tables{std::make_unique<ebpf::HashTable<upcall_key, upcall_count>>(s->maps.upcall_counts),
-                        std::make_unique<ebpf::HashTable<upcall_hist_key, hist>>(s->maps.upcall_hists),
-                        std::make_unique<ebpf::HashTable<upcall_packet, upcall_inflight>>(s->maps.upcall_inflight),
+          auto maps = [](bpf_map* counts, bpf_map* hists, bpf_map* inflight) {
+            return Tables::Maps{std::make_unique<ebpf::HashTable<upcall_key, upcall_count>>(counts),
+                                std::make_unique<ebpf::HashTable<upcall_hist_key, hist>>(hists),
+                                std::make_unique<ebpf::HashTable<upcall_packet, upcall_inflight>>(inflight)};
+          };
+          return Tables{maps(s->maps.upcall_counts, s->maps.upcall_hists, s->maps.upcall_inflight),
+                        maps(s->maps.upcall_counts_other, s->maps.upcall_hists_other, s->maps.upcall_inflight_other),
                         [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.upcall_stats, i); },
                         ebpf::MonotonicNs};
         },
@@ -145,17 +154,28 @@ std::vector<ebpf::Program> UpcallCollector::Programs() const {
 std::vector<MapStatus> UpcallCollector::Maps() const {
   std::lock_guard lock(mu_);
   if (!probe_) return {};
-  const auto& m = probe_->tables;
-  return {{"upcall_counts", table_.entries(), m.counts->Capacity(), m.stat(UPCALL_STAT_COUNTS_FULL), 0},
-          {"upcall_inflight", inflight_.entries(), m.inflight->Capacity(), m.stat(UPCALL_STAT_INFLIGHT_FULL),
-           inflight_.expired() + m.stat(UPCALL_STAT_REPLACED)},
-          {"upcall_hists", hists_entries_, m.hists->Capacity(), m.stat(UPCALL_STAT_HIST_FULL), 0}};
+  const auto& t = probe_->tables;
+  std::vector<MapStatus> out;
+  auto add = [&](const std::string& suffix, const Tables::Maps& m, const State& state, uint32_t stats) {
+    out.push_back({"upcall_counts" + suffix, state.table.entries(), m.counts->Capacity(),
+                   t.stat(stats + UPCALL_STAT_COUNTS_FULL), 0});
+    out.push_back({"upcall_inflight" + suffix, state.inflight.entries(), m.inflight->Capacity(),
+                   t.stat(stats + UPCALL_STAT_INFLIGHT_FULL),
+                   state.inflight.expired() + t.stat(stats + UPCALL_STAT_REPLACED)});
+    out.push_back({"upcall_hists" + suffix, state.hists_entries, m.hists->Capacity(),
+                   t.stat(stats + UPCALL_STAT_HIST_FULL), 0});
+  };
+  add("", t.host, host_, 0);
+  add("_other", t.other, other_, UPCALL_STAT_OTHER);
+  return out;
 }
 
 void UpcallCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
   std::lock_guard lock(mu_);
   if (!deleted && name == "ovs-system") FollowModule();
-  if (probe_) table_.OnLink(*probe_->tables.counts, ifindex, name, deleted);
+  if (!probe_) return;
+  host_.table.OnLink(*probe_->tables.host.counts, ifindex, name, deleted);
+  other_.table.OnLink(*probe_->tables.other.counts, ifindex, name, deleted);
 }
 
 std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
@@ -178,11 +198,23 @@ std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
   std::lock_guard lock(mu_);
   FollowModule();
   if (!probe_) return metrics::Families(std::move(upcalls), std::move(failures), std::move(latency), std::move(unanswered));
-  auto& m = probe_->tables;
-  for (const auto& [pkt, f] : inflight_.Expire(*m.inflight, m.now_ns())) unanswered_[DatapathName(f.datapath)]++;
-
   std::map<metrics::Labels, double> total, failed;
-  for (const auto& [s, c] : table_.Read(*m.counts, decltype(table_)::Clock::now())) {
+  Read(probe_->tables.host, host_, total, failed, latency);
+  Read(probe_->tables.other, other_, total, failed, latency);
+  for (const auto& [l, v] : total) metrics::AddCounter(upcalls, l, v);
+  for (const auto& [l, v] : failed) metrics::AddCounter(failures, l, v);
+  for (const auto& [dp, n] : unanswered_) {
+    metrics::AddCounter(unanswered, {{"datapath", dp.first}, {"netns", links_.NetnsLabel(dp.second)}}, n);
+  }
+  return metrics::Families(std::move(upcalls), std::move(failures), std::move(latency), std::move(unanswered));
+}
+
+void UpcallCollector::Read(Tables::Maps& maps, State& state, std::map<metrics::Labels, double>& total,
+                           std::map<metrics::Labels, double>& failed, prometheus::MetricFamily& latency) const {
+  for (const auto& [pkt, f] : state.inflight.Expire(*maps.inflight, probe_->tables.now_ns())) {
+    unanswered_[{DatapathName(f.datapath), pkt.netns}]++;
+  }
+  for (const auto& [s, c] : state.table.Read(*maps.counts, decltype(state.table)::Clock::now())) {
     const std::string dp = DatapathName(s.key.datapath);
     total[{{"datapath", dp}, {"device", s.device.device}, {"netns", s.device.netns}, {"cmd", CmdName(s.key.cmd)}}] +=
         c.packets;
@@ -191,16 +223,12 @@ std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
           c.packets;
     }
   }
-  for (const auto& [l, v] : total) metrics::AddCounter(upcalls, l, v);
-  for (const auto& [l, v] : failed) metrics::AddCounter(failures, l, v);
-
-  auto hists = m.hists->Read();
-  hists_entries_ = hists.size();
+  auto hists = maps.hists->Read();
+  state.hists_entries = hists.size();
   for (const auto& [k, h] : hists) {
-    metrics::AddHistogram(latency, {{"datapath", DatapathName(k.datapath)}}, h, 0, kLastBucket);
+    metrics::AddHistogram(latency, {{"datapath", DatapathName(k.datapath)}, {"netns", links_.NetnsLabel(k.netns)}}, h,
+                          0, kLastBucket);
   }
-  for (const auto& [dp, n] : unanswered_) metrics::AddCounter(unanswered, {{"datapath", dp}}, n);
-  return metrics::Families(std::move(upcalls), std::move(failures), std::move(latency), std::move(unanswered));
 }
 
 }  // namespace vnet::collectors

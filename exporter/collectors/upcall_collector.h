@@ -17,6 +17,7 @@
 #include "ebpf/inflight.h"
 #include "ebpf/probe.h"
 #include "ebpf/table.h"
+#include "metrics/family.h"
 #include "net/devices.h"
 
 extern "C" {
@@ -31,9 +32,13 @@ class UpcallCollector : public Collector {
  public:
   // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
   struct Tables {
-    std::unique_ptr<ebpf::CounterTable<upcall_key, upcall_count>> counts;
-    std::unique_ptr<ebpf::CounterTable<upcall_hist_key, hist>> hists;
-    std::unique_ptr<ebpf::CounterTable<upcall_packet, upcall_inflight>> inflight;
+    struct Maps {
+      std::unique_ptr<ebpf::CounterTable<upcall_key, upcall_count>> counts;
+      std::unique_ptr<ebpf::CounterTable<upcall_hist_key, hist>> hists;
+      std::unique_ptr<ebpf::CounterTable<upcall_packet, upcall_inflight>> inflight;
+    };
+    Maps host;                               // datapaths of the exporter's namespace
+    Maps other;                              // of every other namespace (upcall_*_other)
     std::function<uint64_t(uint32_t)> stat;  // enum upcall_stat
     std::function<uint64_t()> now_ns;        // the clock of bpf_ktime_get_ns()
   };
@@ -46,8 +51,9 @@ class UpcallCollector : public Collector {
 
   struct Settings : config::Section {
     static constexpr const char* kName = "upcall";
-    uint32_t max_inflight = 16384;  // upcalls awaiting their execute at once
-    uint32_t max_series = 4096;     // (device, datapath, cmd, error) counters
+    uint32_t max_inflight = 16384;          // upcalls awaiting their execute at once (each of the two maps)
+    uint32_t max_series = 4096;             // (device, datapath, cmd, error) counters
+    uint32_t other_netns_max_series = 1024;  // the same, of datapaths in other namespaces
     std::chrono::seconds inflight_timeout{10};
     void Parse(const config::Reader& r);
   };
@@ -75,16 +81,28 @@ class UpcallCollector : public Collector {
   // held; at start-up the exporter logs the probes itself.
   void FollowModule(bool log = true) const;
 
+  // What is kept between scrapes of one set of maps (Tables::Maps).
+  struct State {
+    State(net::LinkSource& links, const config::Config& cfg, const Settings& settings)
+        : table(links, cfg.devices), inflight(settings.inflight_timeout) {}
+    DeviceTable<upcall_key, upcall_count> table;
+    ebpf::Inflight<upcall_packet, upcall_inflight> inflight;
+    uint64_t hists_entries = 0;
+  };
+  // Reads one set of maps into the families' accumulators.
+  void Read(Tables::Maps& maps, State& state, std::map<metrics::Labels, double>& total,
+            std::map<metrics::Labels, double>& failed, prometheus::MetricFamily& latency) const;
+
   Loader load_;
   ModuleInstance module_;
+  net::LinkSource& links_;
   mutable std::mutex mu_;
   mutable std::unique_ptr<Probe> probe_;  // null: not loaded
   mutable uint64_t instance_ = 0;         // the module instance the probes were loaded for
   mutable std::string error_;             // why probe_ is null
-  mutable DeviceTable<upcall_key, upcall_count> table_;
-  mutable ebpf::Inflight<upcall_packet, upcall_inflight> inflight_;
-  mutable std::map<std::string, uint64_t> unanswered_;  // by datapath
-  mutable uint64_t hists_entries_ = 0;
+  mutable State host_, other_;
+  // By datapath and its namespace inode.
+  mutable std::map<std::pair<std::string, uint32_t>, uint64_t> unanswered_;
 };
 
 }  // namespace vnet::collectors

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <thread>
 
+#include "../support/fixtures.h"
 #include "../support/netns.h"
 #include "collectors/tap_collector.h"
 #include "net/link_watcher.h"
@@ -352,19 +353,6 @@ TEST_F(TapEvictionTest, EveryReadIsASampleOrAnEviction) {
   EXPECT_EQ(samples + evictions, kPackets);
   EXPECT_GE(evictions, kPackets - 1024);
 }
-
-// The system's links, with `own` as the exporter's namespace: a test namespace plays the host's.
-class OwnNetnsAs : public net::LinkSource {
- public:
-  OwnNetnsAs(net::LinkSource& links, uint32_t own) : links_(links), own_(own) {}
-  std::optional<std::map<uint32_t, std::string>> Links(uint32_t netns) override { return links_.Links(netns); }
-  std::string NetnsLabel(uint32_t netns) override { return links_.NetnsLabel(netns); }
-  uint32_t OwnNetns() const override { return own_; }
-
- private:
-  net::LinkSource& links_;
-  uint32_t own_;
-};
 
 // Anyone can make a namespace with taps (a user namespace is enough) and time its packets:
 // those fill tap_hists_other, never the host's map, whose VMs keep every sample.

@@ -125,6 +125,62 @@ TEST_F(UpcallTest, CountsUpcallsFailuresAndLatency) {
   EXPECT_EQ(Sum(resumed, "vnet_ovs_upcalls_unanswered_total", {}), 0);
 }
 
+// Anyone may make a datapath in namespaces of their own (a user namespace is enough): those
+// datapaths fill the *_other maps, never the host's, whose upcalls keep every count and sample.
+TEST_F(UpcallTest, OtherNamespacesCannotFillTheHostsMaps) {
+  const std::string nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups -- ";
+  if (Sh(nobody + "unshare -rn true 2>&1; echo rc=$?") != "rc=0\n") {
+    GTEST_SKIP() << "this kernel does not let unprivileged users make user namespaces";
+  }
+  OvsBridge br(Prefix(), 78, "system");
+  net::SystemLinks system;
+  OwnNetnsAs links(system, static_cast<uint32_t>(std::stoul(Sh("stat -L -c %i /run/netns/" + br.sw.name()))));
+  settings_.max_series = 16;
+  settings_.other_netns_max_series = 16;
+  auto c = collectors::UpcallCollector::Attach(cfg_, settings_, links);
+  for (const auto& p : c->Probes()) ASSERT_TRUE(p.attached) << p.probe << ": " << p.error;
+
+  // 40 namespaces of user nobody, each with a datapath named as the host's whose own port sends
+  // ARP requests: upcalls with no ovs-vswitchd to take them (ENOTCONN), one series each. They
+  // live until the test ends: a freed namespace's inode number is given to the next one.
+  constexpr int kNamespaces = 40;
+  const std::string tag = Prefix() + "-flood";
+  struct Killer {
+    std::string tag;
+    ~Killer() { Sh("pkill -KILL -f '^" + tag + " ' || true"); }
+  } killer{tag};
+  Sh(nobody + "bash -c 'for i in $(seq " + std::to_string(kNamespaces) +
+     "); do unshare -rn bash -c \"ovs-dpctl add-dp ovs-system && ip link set ovs-system up && "
+     "ip addr add 10.9.0.1/24 dev ovs-system && (echo x > /dev/udp/10.9.0.2/9; exec -a " +
+     tag + " sleep 600)\" & done' >/dev/null 2>&1");
+  ASSERT_TRUE(WaitFor([&] {
+    auto m = c->Maps();
+    return m[3].entries + m[3].update_failures >= kNamespaces;
+  }, std::chrono::seconds(60)))
+      << "upcall_counts_other: " << c->Maps()[3].entries << " entries, " << c->Maps()[3].update_failures << " refused";
+
+  // Meanwhile the host's datapath: every upcall counted and timed.
+  constexpr int kFlows = 12;
+  br.NewFlows(kFlows, 30000);
+  const std::map<std::string, std::string> host = {{"datapath", "ovs-system"}, {"netns", br.sw.name()}};
+  ASSERT_TRUE(WaitFor([&] { return Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", host) >= kFlows; },
+                      std::chrono::seconds(120)))
+      << Sum(c->Collect(), "vnet_ovs_upcall_latency_seconds", host) << " answered of " << kFlows;
+  auto families = c->Collect();
+  auto pa = host;
+  pa["device"] = "pa";
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcalls_total", pa), kFlows);
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcall_latency_seconds", host), kFlows);
+  EXPECT_EQ(Sum(families, "vnet_ovs_upcall_failures_total", host), 0);
+  auto maps = c->Maps();
+  ASSERT_EQ(maps[3].map, "upcall_counts_other");
+  EXPECT_EQ(maps[3].entries, 16u);
+  EXPECT_GE(maps[3].update_failures, static_cast<uint64_t>(kNamespaces - 16));
+  EXPECT_EQ(maps[0].update_failures, 0u);
+  std::cout << "upcall_counts_other: " << maps[3].entries << " entries, " << maps[3].update_failures
+            << " upcalls not counted\n";
+}
+
 // The kernel's own module loader (the test guest's points to its module tree).
 void Modprobe(const std::string& module) {
   std::ifstream helper("/proc/sys/kernel/modprobe");

@@ -96,6 +96,19 @@ class FakeLinks : public net::LinkSource {
   uint32_t OwnNetns() const override { return kOwn; }
 };
 
+// The system's links, with `own` as the exporter's namespace: a test namespace plays the host's.
+class OwnNetnsAs : public net::LinkSource {
+ public:
+  OwnNetnsAs(net::LinkSource& links, uint32_t own) : links_(links), own_(own) {}
+  std::optional<std::map<uint32_t, std::string>> Links(uint32_t netns) override { return links_.Links(netns); }
+  std::string NetnsLabel(uint32_t netns) override { return links_.NetnsLabel(netns); }
+  uint32_t OwnNetns() const override { return own_; }
+
+ private:
+  net::LinkSource& links_;
+  uint32_t own_;
+};
+
 // Fixed map contents in place of a BPF map.
 template <class Key, class Value>
 class FakeTable : public ebpf::CounterTable<Key, Value> {

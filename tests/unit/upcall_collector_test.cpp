@@ -26,9 +26,10 @@ upcall_key Key(uint32_t ifindex, uint32_t cmd, uint32_t err) {
   return k;
 }
 
-upcall_packet Packet(uint8_t first) {
+upcall_packet Packet(uint8_t first, uint32_t netns = FakeLinks::kOwn) {
   upcall_packet p{};
   p.len = 60;
+  p.netns = netns;
   p.head[0] = first;
   return p;
 }
@@ -52,18 +53,25 @@ class UpcallCollectorTest : public ::testing::Test {
         error = "refused";
         return nullptr;
       }
-      auto c = std::make_unique<FakeTable<upcall_key, upcall_count>>();
-      auto h = std::make_unique<FakeTable<upcall_hist_key, hist>>();
-      auto f = std::make_unique<FakeTable<upcall_packet, upcall_inflight>>();
-      counts = c.get();
-      hists = h.get();
-      inflight = f.get();
       auto probe = std::make_unique<UpcallCollector::Probe>();
-      probe->tables = {std::move(c), std::move(h), std::move(f), [](uint32_t) { return uint64_t{0}; },
-                       [this] { return now_ns; }};
+      probe->tables = {Maps(host), Maps(other), [](uint32_t) { return uint64_t{0}; }, [this] { return now_ns; }};
       probe->attach_type = "kprobe";
       return probe;
     };
+  }
+
+  // The fake tables of one set of maps, kept in `fakes` for the test to fill.
+  struct Fakes {
+    FakeTable<upcall_key, upcall_count>* counts = nullptr;
+    FakeTable<upcall_hist_key, hist>* hists = nullptr;
+    FakeTable<upcall_packet, upcall_inflight>* inflight = nullptr;
+  };
+  static UpcallCollector::Tables::Maps Maps(Fakes& fakes) {
+    auto c = std::make_unique<FakeTable<upcall_key, upcall_count>>();
+    auto h = std::make_unique<FakeTable<upcall_hist_key, hist>>();
+    auto f = std::make_unique<FakeTable<upcall_packet, upcall_inflight>>();
+    fakes = {c.get(), h.get(), f.get()};
+    return {std::move(c), std::move(h), std::move(f)};
   }
 
   // The module instance: 0 when not loaded.
@@ -88,9 +96,7 @@ class UpcallCollectorTest : public ::testing::Test {
   bool loadable = true;
   int loads = 0;
   uint64_t now_ns = 100'000'000'000;
-  FakeTable<upcall_key, upcall_count>* counts = nullptr;
-  FakeTable<upcall_hist_key, hist>* hists = nullptr;
-  FakeTable<upcall_packet, upcall_inflight>* inflight = nullptr;
+  Fakes host, other;  // datapaths of the exporter's namespace; of others
 };
 
 TEST_F(UpcallCollectorTest, WaitsForTheModuleThenLoadsOnce) {
@@ -134,8 +140,8 @@ TEST_F(UpcallCollectorTest, AFailedLoadIsRetriedOnlyWhenTheModuleComesBack) {
 TEST_F(UpcallCollectorTest, TheModuleGoesAndComesBack) {
   module = 1;
   UpcallCollector c(Loader(), Module(), links, cfg, {});
-  counts->rows = {{Key(7, 1, 0), {40}}};
-  inflight->rows = {{Packet(1), Inflight(now_ns)}};
+  host.counts->rows = {{Key(7, 1, 0), {40}}};
+  host.inflight->rows = {{Packet(1), Inflight(now_ns)}};
   EXPECT_NE(Text(c), "");
   module = 0;
   EXPECT_EQ(Text(c), "");
@@ -148,7 +154,7 @@ TEST_F(UpcallCollectorTest, TheModuleGoesAndComesBack) {
   EXPECT_EQ(Text(c), "");  // a new instance, new maps
   EXPECT_EQ(loads, 2);
   for (const auto& p : c.Probes()) EXPECT_TRUE(p.attached);
-  counts->rows = {{Key(7, 1, 0), {3}}};
+  host.counts->rows = {{Key(7, 1, 0), {3}}};
   EXPECT_EQ(Text(c), "vnet_ovs_upcalls_total{datapath=\"ovs-system\",device=\"vnet3\",netns=\"\",cmd=\"miss\"} 3\n");
   // Unloaded and loaded again between two scrapes: a new instance all the same.
   module = 3;
@@ -159,16 +165,17 @@ TEST_F(UpcallCollectorTest, TheModuleGoesAndComesBack) {
 TEST_F(UpcallCollectorTest, Exposition) {
   module = 1;
   UpcallCollector c(Loader(), Module(), links, cfg, {});
-  counts->rows = {{Key(7, 1, 0), {40}}, {Key(7, 1, 11), {5}}, {Key(7, 2, 0), {2}}, {Key(8, 1, 107), {1}}};
+  host.counts->rows = {{Key(7, 1, 0), {40}}, {Key(7, 1, 11), {5}}, {Key(7, 2, 0), {2}}, {Key(8, 1, 107), {1}}};
   hist h{};
   h.slots[3] = 2;   // <= 8us
   h.slots[10] = 1;  // <= 1.024ms
   h.sum_ns = 1'000'000;
   upcall_hist_key hk{};
   std::strcpy(hk.datapath, "ovs-system");
-  hists->rows = {{hk, h}};
+  hk.netns = FakeLinks::kOwn;
+  host.hists->rows = {{hk, h}};
   // One upcall waiting for 11 s (past the 10 s timeout), one for 1 s.
-  inflight->rows = {{Packet(1), Inflight(now_ns - 11'000'000'000)}, {Packet(2), Inflight(now_ns - 1'000'000'000)}};
+  host.inflight->rows = {{Packet(1), Inflight(now_ns - 11'000'000'000)}, {Packet(2), Inflight(now_ns - 1'000'000'000)}};
 
   std::string text = Text(c);
   const char* upcalls =
@@ -178,27 +185,66 @@ TEST_F(UpcallCollectorTest, Exposition) {
       "vnet_ovs_upcall_failures_total{datapath=\"ovs-system\",device=\"vnet3\",netns=\"\",error=\"EAGAIN\"} 5\n"
       "vnet_ovs_upcall_failures_total{datapath=\"ovs-system\",device=\"vnet4\",netns=\"\",error=\"ENOTCONN\"} 1\n";
   EXPECT_NE(text.find(upcalls), std::string::npos) << text;
-  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"4e-06\"} 0\n"
-                      "vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"8e-06\"} 2\n"),
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",netns=\"\",le=\"4e-06\"} 0\n"
+                      "vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",netns=\"\",le=\"8e-06\"} 2\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_count{datapath=\"ovs-system\"} 3\n"
-                      "vnet_ovs_upcall_latency_seconds_sum{datapath=\"ovs-system\"} 0.001\n"),
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_count{datapath=\"ovs-system\",netns=\"\"} 3\n"
+                      "vnet_ovs_upcall_latency_seconds_sum{datapath=\"ovs-system\",netns=\"\"} 0.001\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"4.194304\"} 3\n"
-                      "vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",le=\"+Inf\"} 3\n"),
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",netns=\"\",le=\"4.194304\"} 3\n"
+                      "vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",netns=\"\",le=\"+Inf\"} 3\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("vnet_ovs_upcalls_unanswered_total{datapath=\"ovs-system\"} 1\n"), std::string::npos) << text;
-  ASSERT_EQ(inflight->rows.size(), 1u);
-  EXPECT_EQ(inflight->rows[0].first.head[0], 2);
+  EXPECT_NE(text.find("vnet_ovs_upcalls_unanswered_total{datapath=\"ovs-system\",netns=\"\"} 1\n"), std::string::npos) << text;
+  ASSERT_EQ(host.inflight->rows.size(), 1u);
+  EXPECT_EQ(host.inflight->rows[0].first.head[0], 2);
   auto maps = c.Maps();
   EXPECT_EQ(maps[1].map, "upcall_inflight");
   EXPECT_EQ(maps[1].entries, 1u);
   EXPECT_EQ(maps[1].evictions, 1u);
   EXPECT_EQ(maps[2].map, "upcall_hists");
   EXPECT_EQ(maps[2].entries, 1u);  // was always 0
+}
+
+// A datapath in another namespace (anyone may make one in a user namespace of their own) has
+// maps of its own: its series carry the namespace, even under the host datapath's name.
+TEST_F(UpcallCollectorTest, OtherNamespacesHaveTheirOwnMapsAndSeries) {
+  constexpr uint32_t kOther = 4026532999;
+  links.tables[kOther] = {{7, "pa"}};
+  links.names[kOther] = "tenant";
+  module = 1;
+  UpcallCollector c(Loader(), Module(), links, cfg, {});
+  host.counts->rows = {{Key(7, 1, 0), {4}}};
+  auto k = Key(7, 1, 0);
+  k.netns = kOther;
+  other.counts->rows = {{k, {9}}};
+  hist h{};
+  h.slots[3] = 2;
+  upcall_hist_key hk{};
+  std::strcpy(hk.datapath, "ovs-system");
+  hk.netns = kOther;
+  other.hists->rows = {{hk, h}};
+  other.inflight->rows = {{Packet(1, kOther), Inflight(now_ns - 11'000'000'000)}};
+
+  std::string text = Text(c);
+  EXPECT_NE(text.find("vnet_ovs_upcalls_total{datapath=\"ovs-system\",device=\"pa\",netns=\"tenant\",cmd=\"miss\"} 9\n"
+                      "vnet_ovs_upcalls_total{datapath=\"ovs-system\",device=\"vnet3\",netns=\"\",cmd=\"miss\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_count{datapath=\"ovs-system\",netns=\"tenant\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vnet_ovs_upcalls_unanswered_total{datapath=\"ovs-system\",netns=\"tenant\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("latency_seconds_count{datapath=\"ovs-system\",netns=\"\"}"), std::string::npos) << text;
+  std::vector<std::string> names;
+  for (const auto& m : c.Maps()) names.push_back(m.map);
+  EXPECT_EQ(names, (std::vector<std::string>{"upcall_counts", "upcall_inflight", "upcall_hists", "upcall_counts_other",
+                                             "upcall_inflight_other", "upcall_hists_other"}));
+  EXPECT_EQ(c.Maps()[3].entries, 1u);
 }
 
 }  // namespace
