@@ -19,9 +19,12 @@
  *
  * A clock read costs more than the rest of a program, so packets that cannot reach a tap or
  * end a transit are told apart before any: a frame received on another device is stamped only
- * when it is bridged (PACKET_OTHERHOST: addressed to another machine, a VM among them), and an
- * egress packet looks for its stamp only when it came in through a tap (tap_ifindexes). A
- * reception that stamps nothing still clears a stamp left at its address.
+ * when it is bridged (PACKET_OTHERHOST: addressed to another machine, a VM among them) and its
+ * device has fed a tap before (feeder_ifindexes; the first such frame of a device only marks
+ * its slot, and teaches the device when it reaches a tap, untimed), and an egress packet looks
+ * for its stamp only when it came in through a tap (tap_ifindexes). A bridge of containers
+ * with no VM on it never pays a clock read. A reception that stamps nothing still clears a
+ * stamp left at its address.
  * Tracepoints only: this runs on kernels without kprobes.
  */
 #include "vmlinux.h"
@@ -58,11 +61,14 @@ const volatile __u32 sample_every = 1;
 __u64 tun_ops;
 
 /*
- * Bitmap of the ifindexes (modulo TAP_IFINDEX_BITS) of taps that delivered packets: an egress
- * packet received on no such device cannot end a tx transit. User space clears it once a
- * quarter full (taps come and go); a tap is learned again from its next packet.
+ * Bitmaps of ifindexes (modulo TAP_IFINDEX_BITS, in any namespace: a shared bit costs only a
+ * needless lookup or clock read): taps that delivered packets (an egress packet received on
+ * no such device cannot end a tx transit), and other devices whose bridged frames reached a
+ * tap. User space clears each once a quarter full (devices come and go); a device is learned
+ * again from its next packet.
  */
 __u64 tap_ifindexes[TAP_IFINDEX_BITS / 64];
+__u64 feeder_ifindexes[TAP_IFINDEX_BITS / 64];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -141,26 +147,26 @@ static __always_inline struct tap_stamp *slot(void *table, __u32 mask, const str
 	return bpf_map_lookup_elem(table, &i);
 }
 
-/* The word of tap_ifindexes holding `ifindex`'s bit, and that bit. */
-static __always_inline __u64 *tap_word(__u32 ifindex, __u64 *bit)
+/* The word of `bitmap` holding `ifindex`'s bit, and that bit. */
+static __always_inline __u64 *bit_word(__u64 *bitmap, __u32 ifindex, __u64 *bit)
 {
 	*bit = 1ull << (ifindex & 63);
-	return &tap_ifindexes[(ifindex / 64) % (TAP_IFINDEX_BITS / 64)];
+	return &bitmap[(ifindex / 64) % (TAP_IFINDEX_BITS / 64)];
 }
 
-static __always_inline bool tap_seen(__u32 ifindex)
+static __always_inline bool seen(__u64 *bitmap, __u32 ifindex)
 {
-	__u64 bit, *w = tap_word(ifindex, &bit);
+	__u64 bit, *w = bit_word(bitmap, ifindex, &bit);
 
 	return *w & bit;
 }
 
-static __always_inline void learn_tap(__u32 ifindex)
+static __always_inline void learn(__u64 *bitmap, __u32 ifindex)
 {
-	__u64 bit, *w = tap_word(ifindex, &bit);
+	__u64 bit, *w = bit_word(bitmap, ifindex, &bit);
 
 	/* Not atomic (5.10 has no atomic or): a bit set at once by another CPU may be lost, and
-	 * is set again by its tap's next packet. */
+	 * is set again by the device's next packet. */
 	if (!(*w & bit))
 		*w |= bit;
 }
@@ -204,19 +210,27 @@ int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 	 * Received before (skb_iif is set by the reception that stamped it): the same packet
 	 * again, on a bridge's own device or in another namespace. Its first arrival is the start.
 	 */
-	if (s->skb == (__u64)skb && s->ts && skb->skb_iif)
+	if (s->skb == (__u64)skb && (s->ts || s->start == TAP_START_LEARN) && skb->skb_iif)
 		return 0;
 	if (tap) {
-		learn_tap(dev->ifindex);
+		learn(tap_ifindexes, dev->ifindex);
 		stamp = sampled(TAP_TX_TRANSIT);
-	} else {
+	} else if (BPF_CORE_READ_BITFIELD(skb, pkt_type) != VNET_PACKET_OTHERHOST) {
 		/* Packets for the host itself (PACKET_HOST) reach a VM only when routed: not timed. */
-		stamp = BPF_CORE_READ_BITFIELD(skb, pkt_type) == VNET_PACKET_OTHERHOST && sampled(TAP_RX_TRANSIT);
+		stamp = false;
+	} else if (!seen(feeder_ifindexes, dev->ifindex)) {
+		s->skb = (__u64)skb;
+		s->ts = 0;
+		s->start = TAP_START_LEARN;
+		s->ifindex = dev->ifindex;
+		return 0;
+	} else {
+		stamp = sampled(TAP_RX_TRANSIT);
 	}
 	if (!stamp) {
 		/* A packet at the address of a stamped one: that stamp is not its. */
 		if (s->skb == (__u64)skb)
-			s->ts = 0;
+			s->skb = 0;
 		return 0;
 	}
 	s->skb = (__u64)skb;
@@ -241,9 +255,13 @@ int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 	__u64 now = 0;
 
 	/* Only a packet that came in through a tap (tx) or goes out to one (rx) ends a transit. */
-	if (tap || (skb->skb_iif && tap_seen(skb->skb_iif)))
+	if (tap || (skb->skb_iif && seen(tap_ifindexes, skb->skb_iif)))
 		s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb);
-	if (s && s->skb == (__u64)skb && s->ts) {
+	if (s && s->skb == (__u64)skb && s->start == TAP_START_LEARN) {
+		/* Received (skb_iif: not a packet of the host's at that address) and reaching a tap. */
+		if (tap && skb->skb_iif)
+			learn(feeder_ifindexes, s->ifindex);
+	} else if (s && s->skb == (__u64)skb && s->ts) {
 		bool tx = s->start == TAP_START_TAP && s->ifindex != dev->ifindex;
 		bool rx = s->start == TAP_START_UPLINK && tap;
 

@@ -31,6 +31,7 @@ enum tap_stat {
 enum tap_start {
 	TAP_START_TAP,    /* received from a tap's backend */
 	TAP_START_UPLINK, /* received on a non-tap device */
+	TAP_START_LEARN,  /* received on a device not yet seen feeding a tap: not timed */
 };
 
 /* A slot of the stamp tables: the packet that last set it and when. */
@@ -44,6 +45,6 @@ struct tap_stamp {
 	__u32 pad;
 };
 
-#define TAP_IFINDEX_BITS 4096 /* size of the programs' bitmap of taps by ifindex */
+#define TAP_IFINDEX_BITS 4096 /* size of the programs' bitmaps of devices by ifindex */
 
 #endif

@@ -32,14 +32,16 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
 }
 
 // The programs learn the tun driver again (a module loaded again sits elsewhere), and the taps
-// they filter on once the bitmap fills with those long gone: with more than a quarter of the
-// bits set most egress packets would look for a stamp. A tap is learned again from its next
-// packet.
+// and tap feeders they filter on once a bitmap fills with devices long gone: with more than a
+// quarter of the bits set most packets would pay a lookup or a clock read. A device is learned
+// again from its next packet.
 void Forget(tap_bpf* s) {
   s->bss->tun_ops = 0;
-  size_t bits = 0;
-  for (uint64_t w : s->bss->tap_ifindexes) bits += std::popcount(w);
-  if (bits > TAP_IFINDEX_BITS / 4) std::fill(std::begin(s->bss->tap_ifindexes), std::end(s->bss->tap_ifindexes), 0);
+  for (auto* bitmap : {&s->bss->tap_ifindexes, &s->bss->feeder_ifindexes}) {
+    size_t bits = 0;
+    for (uint64_t w : *bitmap) bits += std::popcount(w);
+    if (bits > TAP_IFINDEX_BITS / 4) std::fill(std::begin(*bitmap), std::end(*bitmap), 0);
+  }
 }
 
 }  // namespace

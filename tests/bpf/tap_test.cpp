@@ -85,6 +85,17 @@ class TapTest : public ::testing::Test {
     return h;
   }
 
+  // A datagram from the remote's `sock` to the VM's `port`, through up0 and the bridge.
+  void SendToVm(const UdpSocket& sock, uint16_t port) {
+    sockaddr_in vm{};
+    vm.sin_family = AF_INET;
+    vm.sin_port = htons(port);
+    inet_pton(AF_INET, kVmIp.c_str(), &vm.sin_addr);
+    const char payload[18] = "vnet_exporter";
+    ASSERT_EQ(sendto(sock.fd(), payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm)),
+              static_cast<ssize_t>(sizeof(payload)));
+  }
+
   std::vector<uint8_t> ToRemote(uint16_t src_port, uint16_t dst_port) {
     return UdpFrame(remote_mac_, kVmMac, kVmIp, kRemoteIp, false, src_port, dst_port);
   }
@@ -128,6 +139,7 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
   std::vector<std::unique_ptr<UdpSocket>> remote_socks;
   for (int q = 0; q < kQueues; q++) remote_socks.push_back(std::make_unique<UdpSocket>(*remote_, 6000 + q));
   for (int q = 0; q < kQueues; q++) tap_->Write(ToRemote(5000 + q, 6000 + q), q);  // steer
+  SendToVm(*remote_socks[0], 5000);  // up0's first frame to the tap: up0 is learned as a feeder
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   for (int q = 0; q < kQueues; q++) tap_->ReadAll(q);
   std::vector<Hist> backlog0, transit0;
@@ -136,16 +148,8 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
     transit0.push_back(Get("vnet_tap_rx_transit_seconds", q));
   }
 
-  sockaddr_in vm{};
-  vm.sin_family = AF_INET;
-  inet_pton(AF_INET, kVmIp.c_str(), &vm.sin_addr);
-  const char payload[18] = "vnet_exporter";
   for (int q = 0; q < kQueues; q++) {
-    vm.sin_port = htons(5000 + q);
-    for (int i = 0; i < kPerQueue; i++) {
-      ASSERT_EQ(sendto(remote_socks[q]->fd(), payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&vm), sizeof(vm)),
-                static_cast<ssize_t>(sizeof(payload)));
-    }
+    for (int i = 0; i < kPerQueue; i++) SendToVm(*remote_socks[q], 5000 + q);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(40));  // the VM's backend is slow
   std::vector<std::vector<std::vector<uint8_t>>> read(kQueues);
@@ -169,6 +173,25 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
         << "queue " << q << ": backlog samples outside (32.768 ms, 65.536 ms]";
     EXPECT_EQ(transit.count - transit0[q].count, kPerQueue) << "queue " << q;
   }
+}
+
+// A device's bridged frames are stamped (a clock read) only once one of them has reached a tap:
+// the first only teaches it, untimed; frames of devices that never feed a tap (a bridge of
+// containers) cost no clock read.
+TEST_F(TapTest, ADevicesFirstFrameToATapTeachesItAndIsNotTimed) {
+  UdpSocket sock(*remote_, 6000);
+  tap_->Write(ToRemote(5000, 6000), 0);  // steers the flow to queue 0
+  Hist transit0 = Get("vnet_tap_rx_transit_seconds", 0), backlog0 = Get("vnet_tap_rx_backlog_seconds", 0);
+  SendToVm(sock, 5000);
+  ASSERT_TRUE(WaitFor([&] { return tap_->ReadAll(0).size() == 1; }));
+  EXPECT_EQ(Get("vnet_tap_rx_transit_seconds", 0).count, transit0.count);
+  EXPECT_EQ(Get("vnet_tap_rx_backlog_seconds", 0).count - backlog0.count, 1);
+  constexpr int kFrames = 5;
+  for (int i = 0; i < kFrames; i++) SendToVm(sock, 5000);
+  size_t read = 0;
+  ASSERT_TRUE(WaitFor([&] { return (read += tap_->ReadAll(0).size()) >= kFrames; }));
+  EXPECT_EQ(Get("vnet_tap_rx_transit_seconds", 0).count - transit0.count, kFrames);
+  EXPECT_EQ(Get("vnet_tap_rx_backlog_seconds", 0).count - backlog0.count, kFrames + 1);
 }
 
 // Local delivery to the host is not a transit sample.
