@@ -195,7 +195,7 @@ int Main(int argc, char** argv) {
 
   // The one thing no collector can do without; anything short of it is reported per probe.
   if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr) != 1) {
-    Log(Level::kError, "cannot load BPF programs: run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
+    Log(Level::kError, "cannot load BPF programs: run as root, or with CAP_BPF and CAP_PERFMON");
     return 1;
   }
 

@@ -69,8 +69,15 @@ Capabilities EffectiveCapabilities() {
 }
 
 void KeepOnly(Capabilities keep) {
+  // Nothing dropped can come back through an exec of a set-user-ID or file-capability program.
+  // An unprivileged user given capabilities (ambient, as the systemd unit does) cannot cut the
+  // bounding set: this is what keeps them from being regained.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    throw std::system_error(errno, std::generic_category(), "setting no_new_privs");
+  }
   // The bounding set first: dropping from it needs CAP_SETPCAP, which goes with the rest below.
-  for (int i = 0; i <= CAP_LAST_CAP; ++i) {
+  const bool setpcap = EffectiveCapabilities() >> CAP_SETPCAP & 1;
+  for (int i = 0; setpcap && i <= CAP_LAST_CAP; ++i) {
     if (!(keep >> i & 1) && prctl(PR_CAPBSET_READ, i) == 1 && prctl(PR_CAPBSET_DROP, i) != 0) {
       throw std::system_error(errno, std::generic_category(), "dropping " + std::string(i < kCount ? kNames[i] : "?"));
     }

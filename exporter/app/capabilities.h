@@ -23,9 +23,10 @@ std::string CapabilityNames(Capabilities caps);  // "cap_bpf,cap_perfmon" or "no
 // The calling thread's effective set.
 Capabilities EffectiveCapabilities();
 
-// Leaves the calling thread with `keep` (as far as it has them) in its effective, permitted and
-// bounding sets, nothing inheritable or ambient: threads it creates afterwards inherit exactly
-// that, and nothing can be regained. Throws std::system_error.
+// Leaves the calling thread with `keep` (as far as it has them) in its effective and permitted
+// sets, and in its bounding set when it may cut it (CAP_SETPCAP), nothing inheritable or
+// ambient, and no_new_privs: threads it creates afterwards inherit exactly that, and nothing
+// can be regained. Throws std::system_error.
 void KeepOnly(Capabilities keep);
 
 }  // namespace vnet::app

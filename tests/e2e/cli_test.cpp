@@ -9,12 +9,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
 
 #include "../support/fixtures.h"
 #include "../support/http.h"
 #include "../support/netns.h"
 #include "../support/running.h"
 #include "../support/slow_vswitchd.h"
+#include "app/capabilities.h"
 
 namespace vnet::testing {
 namespace {
@@ -249,6 +252,54 @@ TEST(CliTest, KeepsOnlyTheCapabilitiesItNeeds) {
   Result bad = Exporter("--capabilities.keep=cap_bpf,cap_flying");
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.output.find("--capabilities.keep: unknown capability \"cap_flying\""), std::string::npos) << bad.output;
+}
+
+// The systemd unit's way: a user of its own, given the unit's capabilities as ambient ones
+// (read from packaging/vnet_exporter.service). Every probe attaches, scrapes work, and the
+// exporter keeps the unit's --capabilities.keep; it cannot cut its bounding set without
+// CAP_SETPCAP, so no_new_privs keeps anything dropped from coming back.
+TEST(CliTest, RunsAsAnUnprivilegedUserWithTheUnitsCapabilities) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: switches user";
+  std::ifstream unit(std::string(VNET_SOURCE_DIR) + "/packaging/vnet_exporter.service");
+  std::string text((std::istreambuf_iterator<char>(unit)), std::istreambuf_iterator<char>());
+  std::smatch ambient, keep;
+  ASSERT_TRUE(std::regex_search(text, ambient, std::regex("\nAmbientCapabilities=([^\n]*)")));
+  ASSERT_TRUE(std::regex_search(text, keep, std::regex("--capabilities\\.keep=([a-z_,]+)")));
+  std::string caps;  // setpriv's form: +bpf,+perfmon,...
+  std::stringstream in(ambient[1].str());
+  for (std::string c; in >> c;) {
+    for (char& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    caps += (caps.empty() ? "+" : ",+") + c.substr(4);
+  }
+  // A copy nobody may run (the build tree may be private to root).
+  TempDir dir;
+  const std::string bin = (dir.path() / "vnet_exporter").string();
+  std::filesystem::copy_file(VNET_EXPORTER_BIN, bin);
+  std::filesystem::permissions(dir.path(), std::filesystem::perms(0755));
+  std::filesystem::permissions(bin, std::filesystem::perms(0755));
+
+  Running e("--web.listen-address=127.0.0.1:0 --capabilities.keep=" + keep[1].str(),
+            "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=" + caps + " --ambient-caps=" + caps + " --",
+            bin);
+  const uint16_t port = ListeningPort(e);
+  HttpResponse r = HttpGet(port, "/metrics");
+  ASSERT_EQ(r.status, 200) << e.output();
+  // Every probe attached, but the upcall ones, which wait for the openvswitch module.
+  int attached = 0;
+  std::smatch m;
+  const std::regex line("\nvnet_exporter_probe_attached\\{collector=\"([a-z]+)\",probe=\"([^\"]*)\"[^}]*\\} (\\d)");
+  for (auto it = r.body.cbegin(); std::regex_search(it, r.body.cend(), m, line); it = m[0].second) {
+    if (m[1] == "upcall") continue;
+    EXPECT_EQ(m[3], "1") << m[1] << " " << m[2] << "\n" << e.output();
+    attached++;
+  }
+  EXPECT_EQ(attached, 4);  // drops: kfree_skb; tap: its three
+  EXPECT_NE(r.body.find("vnet_exporter_collector_success{collector=\"drops\"} 1\n"), std::string::npos);
+  EXPECT_EQ(e.output().find(" error "), std::string::npos) << e.output();
+  const std::string status = "/proc/" + std::to_string(e.pid()) + "/status";
+  EXPECT_EQ(CapabilityLine(status, "CapEff"), app::ParseCapabilities(keep[1].str()));
+  EXPECT_EQ(CapabilityLine(status, "CapAmb"), 0u);
+  EXPECT_EQ(Sh("awk '/^Uid:/{print $2} /^NoNewPrivs:/{print $2}' " + status), "65534\n1\n");
 }
 
 // A port in use is said first, before any probe is attached.

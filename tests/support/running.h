@@ -15,14 +15,16 @@ namespace vnet::testing {
 
 class Running {
  public:
-  explicit Running(const std::string& args) {
+  // `wrapper`: a command the binary runs under ("setpriv ... --"); `binary`: another copy of it.
+  explicit Running(const std::string& args, const std::string& wrapper = "",
+                   const std::string& binary = VNET_EXPORTER_BIN) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], 1);
       dup2(fds[1], 2);
-      execl("/bin/sh", "sh", "-c", ("exec " + std::string(VNET_EXPORTER_BIN) + " " + args).c_str(), nullptr);
+      execl("/bin/sh", "sh", "-c", ("exec " + wrapper + " " + binary + " " + args).c_str(), nullptr);
       _exit(127);
     }
     close(fds[1]);
