@@ -13,7 +13,7 @@ Exports packet drops and latency of KVM / Open vSwitch hypervisors to Prometheus
 
   --web.listen-address=ADDR  address to serve on (default ":9748")
   --web.telemetry-path=PATH  path of the metrics (default "/metrics")
-  --web.config.file=FILE     web configuration (exporter-toolkit format): basic_auth_users, http_server_config.headers
+  --web.config.file=FILE     web configuration (exporter-toolkit format): tls_server_config, basic_auth_users, http_server_config.headers
   --config.file=FILE         YAML configuration (default: the built-in one, config/vnet_exporter.yaml)
   --config.check             validate the configuration, load and attach the probes, report, and exit:
                              0 when all enabled probes attached, 1 otherwise

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <prometheus/text_serializer.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -45,24 +46,6 @@ std::string Head(int status, const char* type, size_t length, std::string_view e
 std::string Refusal(int status) {
   std::string body = std::string(StatusText(status)) + "\n";
   return Head(status, "text/plain; charset=utf-8", body.size()) + body;
-}
-
-// Sends all of `data` unless the client takes longer than `deadline` in all.
-bool SendAll(int fd, std::string_view data, std::chrono::steady_clock::time_point deadline) {
-  while (!data.empty()) {
-    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) return false;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0 && errno != EINTR) return false;
-  }
-  return true;
 }
 
 // True when the client takes gzip (Accept-Encoding: gzip, not "gzip;q=0"). Prometheus asks for it:
@@ -178,6 +161,11 @@ Server::Server(Listener listener, std::string telemetry_path, Scrape scrape, std
       limits_(limits),
       auth_(std::move(web.basic_auth_users)) {
   for (const auto& [name, value] : web.headers) headers_ += name + ": " + value + "\r\n";
+  if (web.tls) {
+    tls_ = std::make_unique<TlsContext>(*web.tls);
+    // OpenSSL writes to the socket with write(): a client gone meanwhile must not kill the process.
+    signal(SIGPIPE, SIG_IGN);
+  }
   if (listen(listener_.fd(), SOMAXCONN) != 0) throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   stop_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -274,6 +262,13 @@ void Server::Accept() {
       }
       return;  // EAGAIN: all accepted
     }
+    std::unique_ptr<Conn> conn;
+    try {
+      conn = std::make_unique<Conn>(fd, tls_.get());
+    } catch (const std::exception&) {
+      close(fd);
+      continue;
+    }
     std::string client = ClientAddress(addr);
     if (by_client_[client].size() >= limits_.max_waiting_per_client) MakeRoom(client);
     if (waiting_.size() >= limits_.max_waiting) MakeRoom("");
@@ -282,7 +277,7 @@ void Server::Accept() {
     ev.data.fd = fd;
     epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
     by_client_[client].push_back(fd);
-    waiting_[fd] = Waiting{std::move(client), Clock::now() + limits_.request_timeout, {}};
+    waiting_[fd] = Waiting{std::move(conn), std::move(client), Clock::now() + limits_.request_timeout, {}};
   }
 }
 
@@ -300,10 +295,17 @@ void Server::Read(int fd) {
   Waiting& w = waiting_.at(fd);
   char buf[4096];
   for (;;) {
-    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
-    if (n <= 0) return Drop(fd, 0);  // gone before asking
+    size_t n = 0;
+    const Conn::Io io = w.conn->Recv(buf, sizeof(buf), n);
+    if (io == Conn::Io::kWantRead || io == Conn::Io::kWantWrite) {
+      // A TLS handshake may need to send before it can read on.
+      epoll_event ev{};
+      ev.events = (io == Conn::Io::kWantRead ? EPOLLIN : EPOLLOUT) | EPOLLRDHUP;
+      ev.data.fd = fd;
+      epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
+      return;
+    }
+    if (io != Conn::Io::kData) return Drop(fd, 0);  // gone before asking, or a failed handshake
     const size_t from = w.head.size() < 3 ? 0 : w.head.size() - 3;
     w.head.append(buf, n);
     const auto end = w.head.find("\r\n\r\n", from);
@@ -314,36 +316,32 @@ void Server::Read(int fd) {
     if (end > limits_.max_request_bytes) return Drop(fd, 431);
     auto request = ParseRequest(std::string_view(w.head).substr(0, end));
     if (!request) return Drop(fd, 400);
-    Forget(fd);
+    std::unique_ptr<Conn> conn = Forget(fd);
     std::lock_guard lock(mu_);
     if (queue_.size() >= limits_.max_queued) {
-      const std::string busy = Refusal(503);
-      (void)!send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
-      close(fd);
+      conn->SendNow(Refusal(503));
       return;
     }
-    queue_.push_back(Job{fd, std::move(*request)});
+    queue_.push_back(Job{std::move(conn), std::move(*request)});
     work_.notify_one();
     return;
   }
 }
 
-void Server::Forget(int fd) {
+std::unique_ptr<Conn> Server::Forget(int fd) {
   epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
   auto it = waiting_.find(fd);
   auto& fds = by_client_[it->second.client];
   fds.erase(std::find(fds.begin(), fds.end(), fd));
   if (fds.empty()) by_client_.erase(it->second.client);
+  std::unique_ptr<Conn> conn = std::move(it->second.conn);
   waiting_.erase(it);
+  return conn;
 }
 
 void Server::Drop(int fd, int status) {
-  Forget(fd);
-  if (status) {
-    const std::string refusal = Refusal(status);
-    (void)!send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL);
-  }
-  close(fd);
+  std::unique_ptr<Conn> conn = Forget(fd);
+  if (status) conn->SendNow(Refusal(status));
 }
 
 void Server::Work() {
@@ -355,21 +353,21 @@ void Server::Work() {
     queue_.pop_front();
     ++busy_;
     lock.unlock();
-    Answer(job.fd, job.request);
-    close(job.fd);
+    Answer(*job.conn, job.request);
+    job.conn.reset();
     lock.lock();
     --busy_;
     if (queue_.empty() && busy_ == 0) idle_.notify_all();
   }
 }
 
-void Server::Answer(int fd, const Request& request) {
+void Server::Answer(Conn& conn, const Request& request) {
   const auto deadline = Clock::now() + limits_.write_timeout;
   const bool head = request.method == "HEAD";
   // Short answers: the web configuration's headers, and a body unless HEAD.
   auto refuse = [&](int status, const std::string& extra) {
     const std::string body = std::string(StatusText(status)) + "\n";
-    SendAll(fd, Head(status, "text/plain; charset=utf-8", body.size(), headers_ + extra) + (head ? "" : body), deadline);
+    conn.SendAll(Head(status, "text/plain; charset=utf-8", body.size(), headers_ + extra) + (head ? "" : body), deadline);
   };
   if (auth_.required() && !auth_.Check(request.Header("authorization"))) {
     refuse(401, "WWW-Authenticate: Basic\r\n");
@@ -411,7 +409,7 @@ void Server::Answer(int fd, const Request& request) {
       }
     }
   }
-  if (SendAll(fd, Head(status, type, body.size(), extra), deadline) && !head) SendAll(fd, body, deadline);
+  if (conn.SendAll(Head(status, type, body.size(), extra), deadline) && !head) conn.SendAll(body, deadline);
 }
 
 }  // namespace vnet::http

@@ -1,8 +1,9 @@
 // HTTP front: the telemetry path serves the exposition text, / a landing page.
 //
 // One gate thread holds every connection until its request head has fully arrived (epoll, never
-// blocking), so idle and slow clients cost a file descriptor each and never a worker; a few
-// workers serve complete requests only. Every answer closes its connection.
+// blocking; the TLS handshake too, when the web configuration has tls_server_config), so idle
+// and slow clients cost a file descriptor each and never a worker; a few workers serve complete
+// requests only. Every answer closes its connection.
 #pragma once
 
 #include <prometheus/metric_family.h>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "http/request.h"
+#include "http/tls.h"
 #include "http/web_config.h"
 
 namespace vnet::http {
@@ -78,23 +81,24 @@ class Server {
  private:
   using Clock = std::chrono::steady_clock;
   struct Waiting {
+    std::unique_ptr<Conn> conn;
     std::string client;
     Clock::time_point deadline;
     std::string head;
   };
   struct Job {
-    int fd;
+    std::unique_ptr<Conn> conn;
     Request request;
   };
 
   void Gate();
   void Accept();
   void Read(int fd);
-  void Forget(int fd);  // leaves the gate, still open
-  void Drop(int fd, int status);  // answers `status` first unless 0
+  std::unique_ptr<Conn> Forget(int fd);  // leaves the gate, still open
+  void Drop(int fd, int status);         // answers `status` first unless 0
   void MakeRoom(const std::string& client);
   void Work();
-  void Answer(int fd, const Request& request);
+  void Answer(Conn& conn, const Request& request);
 
   Listener listener_;
   std::string telemetry_path_;
@@ -102,7 +106,8 @@ class Server {
   std::function<std::string()> landing_page_;
   Limits limits_;
   BasicAuth auth_;
-  std::string headers_;  // the web configuration's, as header lines
+  std::string headers_;               // the web configuration's, as header lines
+  std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
 
   // Gate thread only.
   int epoll_ = -1;

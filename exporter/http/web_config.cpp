@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 
 #include <cstring>
+#include <filesystem>
+#include <set>
 
 #include "config/error.h"
 #include "config/reader.h"
@@ -38,6 +40,64 @@ std::string Sha256(const std::string& text) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
+const std::set<std::string> kClientAuthTypes = {"NoClientCert", "RequestClientCert", "RequireAnyClientCert",
+                                                 "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"};
+
+TlsConfig ParseTls(const config::Reader& r, const std::string& config_path) {
+  r.ExpectMap({"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version",
+               "cipher_suites", "curve_preferences", "prefer_server_cipher_suites"});
+  // Relative paths are relative to the web configuration file, as exporter-toolkit has them.
+  const std::string dir = std::filesystem::path(config_path).parent_path().string();
+  auto file = [&](const char* key) {
+    auto c = r.Child(key);
+    std::string f = c ? c->String() : "";
+    return f.empty() || f[0] == '/' || dir.empty() ? f : dir + "/" + f;
+  };
+  TlsConfig t;
+  t.cert_file = file("cert_file");
+  t.key_file = file("key_file");
+  t.client_ca_file = file("client_ca_file");
+  if (t.cert_file.empty() || t.key_file.empty()) r.Fail("cert_file and key_file are both required");
+  if (auto a = r.Child("client_auth_type")) {
+    t.client_auth_type = a->String();
+    if (!kClientAuthTypes.count(t.client_auth_type)) {
+      a->Fail("expected NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or "
+              "RequireAndVerifyClientCert");
+    }
+    if (t.client_auth_type.find("Verify") != std::string::npos && t.client_ca_file.empty()) {
+      a->Fail("verifying client certificates needs client_ca_file");
+    }
+  } else if (!t.client_ca_file.empty()) {
+    t.client_auth_type = "RequireAndVerifyClientCert";  // exporter-toolkit's default with a CA
+  }
+  for (auto [key, version] : {std::pair{"min_version", &t.min_version}, std::pair{"max_version", &t.max_version}}) {
+    if (auto v = r.Child(key)) {
+      *version = TlsVersion(v->String());
+      if (!*version) v->Fail("expected TLS10, TLS11, TLS12 or TLS13");
+    }
+  }
+  if (auto c = r.Child("cipher_suites")) {
+    for (const auto& suite : c->StringList()) {
+      if (CipherName(suite).empty()) c->Fail("unknown cipher suite " + suite);
+      t.cipher_suites.push_back(suite);
+    }
+  }
+  if (auto c = r.Child("curve_preferences")) {
+    for (const auto& curve : c->StringList()) {
+      if (CurveName(curve).empty()) c->Fail("unknown curve " + curve + " (CurveP256, CurveP384, CurveP521, X25519)");
+      t.curves.push_back(CurveName(curve));
+    }
+  }
+  if (auto p = r.Child("prefer_server_cipher_suites")) t.prefer_server_cipher_suites = p->Bool();
+  // The files are loaded now: a bad certificate or key stops the exporter at start, named.
+  try {
+    TlsContext check(t);
+  } catch (const std::runtime_error& e) {
+    r.Fail(e.what());
+  }
+  return t;
+}
+
 }  // namespace
 
 WebConfig LoadWebConfig(const std::string& path) {
@@ -51,9 +111,7 @@ WebConfig LoadWebConfig(const std::string& path) {
   WebConfig web;
   try {
     r.ExpectMap({"tls_server_config", "http_server_config", "basic_auth_users"});
-    if (auto tls = r.Child("tls_server_config")) {
-      tls->Fail("TLS is not supported yet: serve on 127.0.0.1 behind a TLS-terminating proxy");
-    }
+    if (auto tls = r.Child("tls_server_config")) web.tls = ParseTls(*tls, path);
     if (auto server = r.Child("http_server_config")) {
       server->ExpectMap({"headers", "http2"});
       if (auto http2 = server->Child("http2")) http2->Bool();  // HTTP/1.1 only: accepted, as Go's servers do

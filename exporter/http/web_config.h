@@ -1,19 +1,23 @@
-// The web configuration file of Prometheus exporters (exporter-toolkit's format): users allowed
-// in with HTTP basic auth, and headers added to every answer.
+// The web configuration file of Prometheus exporters (exporter-toolkit's format): TLS, users
+// allowed in with HTTP basic auth, and headers added to every answer.
 #pragma once
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "http/tls.h"
 
 namespace vnet::http {
 
 struct WebConfig {
   std::map<std::string, std::string> basic_auth_users;       // user -> bcrypt hash
   std::vector<std::pair<std::string, std::string>> headers;  // http_server_config.headers
+  std::optional<TlsConfig> tls;                              // tls_server_config
 };
 
 // Throws config::Error naming file, line and key, like the main configuration.

@@ -13,6 +13,7 @@
 #include <thread>
 #include <tuple>
 
+#include "../support/certs.h"
 #include "../support/fixtures.h"
 #include "../support/http.h"
 #include "../support/netns.h"
@@ -340,10 +341,99 @@ TEST(WebConfigTest, BadFilesAreRefusedWithFileLineAndKey) {
            {"http_server_config:\n  headers:\n    Content-Type: text/html\n",
             ":3: http_server_config.headers.Content-Type: set by the exporter itself"},
            {"http_server_config:\n  headers:\n    \"Bad Name\": x\n", ":3: http_server_config.headers.Bad Name: not a header name"},
-           {"tls_server_config:\n  cert_file: a.crt\n", ":2: tls_server_config: TLS is not supported yet"},
+           {"tls_server_config:\n  cert_file: a.crt\n", ":2: tls_server_config: cert_file and key_file are both required"},
            {"basic_auth_users: [a]\n", ":1: basic_auth_users: expected a mapping"},
        }) {
     const std::string file = dir.Write("web.yml", text);
+    try {
+      http::LoadWebConfig(file);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const config::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(file + error), std::string::npos) << e.what();
+    }
+  }
+}
+
+// tls_server_config: TLS with client certificates (mutual TLS) and basic auth over it, tried
+// with curl: 200 with a trusted client certificate and the password, 401 without the password,
+// no answer at all (a failed handshake) without a certificate, with one nobody signed, or in
+// plain HTTP.
+TEST(TlsTest, ClientCertificatesAndBasicAuthOverTls) {
+  TestCerts certs;
+  const std::string file = certs.dir().Write(
+      "web.yml", "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"  // relative to the file
+                 "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"
+                 "basic_auth_users:\n  prometheus: " + Bcrypt("s3cret") + "\n");
+  collectors::ExporterCollector exporter({});
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string("landing"); }, {},
+                      http::LoadWebConfig(file));
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/metrics";
+  auto curl = [&](const std::string& args) {
+    return Sh("curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert " + certs.Path("ca.pem") + " " + args +
+              " " + url + "; echo \" rc=$?\"");
+  };
+  const std::string client = "--cert " + certs.Path("client.pem") + " --key " + certs.Path("client.key");
+  const std::string rogue = "--cert " + certs.Path("rogue.pem") + " --key " + certs.Path("rogue.key");
+  EXPECT_EQ(curl(client + " -u prometheus:s3cret"), "200 rc=0\n");
+  EXPECT_EQ(curl(client), "401 rc=0\n");
+  EXPECT_EQ(curl(client + " -u prometheus:wrong"), "401 rc=0\n");
+  for (const std::string& refused : {std::string("-u prometheus:s3cret"), rogue + " -u prometheus:s3cret"}) {
+    const std::string out = curl(refused);
+    EXPECT_EQ(out.substr(0, 4), "000 ") << refused;
+    EXPECT_NE(out, "000 rc=0\n") << refused;
+  }
+  const std::string plain = Sh("curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://127.0.0.1:" +
+                               std::to_string(server.port()) + "/metrics; echo \" rc=$?\"");
+  EXPECT_EQ(plain.substr(0, 4), "000 ") << plain;
+  // The body over TLS is the exposition.
+  EXPECT_NE(Sh("curl -s --max-time 10 --cacert " + certs.Path("ca.pem") + " " + client + " -u prometheus:s3cret " + url)
+                .find("vnet_exporter_build_info"),
+            std::string::npos);
+}
+
+// min_version, cipher_suites and a server without client certificates.
+TEST(TlsTest, VersionsAndCipherSuites) {
+  TestCerts certs;
+  const std::string file = certs.dir().Write(
+      "web.yml", "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  min_version: TLS13\n");
+  collectors::ExporterCollector exporter({});
+  http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string("landing"); }, {},
+                      http::LoadWebConfig(file));
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/metrics";
+  const std::string curl = "curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert " + certs.Path("ca.pem");
+  EXPECT_EQ(Sh(curl + " " + url + "; echo \" rc=$?\""), "200 rc=0\n");
+  EXPECT_EQ(Sh(curl + " --tls-max 1.2 " + url + " || true").substr(0, 3), "000");
+
+  const std::string file12 = certs.dir().Write(
+      "web12.yml", "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  max_version: TLS12\n"
+                   "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n");
+  http::Server server12("127.0.0.1:0", "/metrics", Scrape(exporter), [] { return std::string("landing"); }, {},
+                        http::LoadWebConfig(file12));
+  const std::string url12 = "https://127.0.0.1:" + std::to_string(server12.port()) + "/metrics";
+  EXPECT_EQ(Sh(curl + " --ciphers ECDHE-ECDSA-AES256-GCM-SHA384 " + url12 + "; echo \" rc=$?\""), "200 rc=0\n");
+  EXPECT_EQ(Sh(curl + " --ciphers ECDHE-ECDSA-AES128-GCM-SHA256 " + url12 + " || true").substr(0, 3), "000");
+}
+
+TEST(TlsTest, BadTlsConfigurationsAreRefusedWithFileLineAndKey) {
+  TestCerts certs;
+  for (auto [text, error] : std::vector<std::pair<std::string, std::string>>{
+           {"tls_server_config:\n  cert_file: missing.pem\n  key_file: server.key\n",
+            ":2: tls_server_config: cert_file " + certs.Path("missing.pem") + ": "},
+           {"tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n",
+            ":2: tls_server_config: key_file " + certs.Path("client.key")},
+           {"tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  min_version: TLS14\n",
+            ":4: tls_server_config.min_version: expected TLS10, TLS11, TLS12 or TLS13"},
+           {"tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  cipher_suites: [TLS_NOPE]\n",
+            ":4: tls_server_config.cipher_suites: unknown cipher suite TLS_NOPE"},
+           {"tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
+            "  client_auth_type: RequireAndVerifyClientCert\n",
+            ":4: tls_server_config.client_auth_type: verifying client certificates needs client_ca_file"},
+           {"tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: Always\n",
+            ":4: tls_server_config.client_auth_type: expected NoClientCert"},
+           {"tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  curve_preferences: [P999]\n",
+            ":4: tls_server_config.curve_preferences: unknown curve P999"},
+       }) {
+    const std::string file = certs.dir().Write("web.yml", text);
     try {
       http::LoadWebConfig(file);
       ADD_FAILURE() << "accepted: " << text;

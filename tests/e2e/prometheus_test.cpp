@@ -21,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "../support/certs.h"
 #include "../support/fixtures.h"
 #include "../support/http.h"
 #include "../support/netns.h"
@@ -216,14 +217,22 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
                                               "test.yaml");
   net::SystemLinks links;
   collectors::ExporterCollector exporter(collectors::MakeCollectors(cfg, links));
-  // Scraped as in production: with basic auth (--web.config.file).
-  http::WebConfig web{{{"prometheus", Bcrypt("s3cret")}}, {}};
+  // Scraped as in production: over TLS with client certificates and basic auth (--web.config.file).
+  TestCerts certs;
+  const std::string web_file = certs.dir().Write(
+      "web.yml", "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_ca_file: ca.pem\n"
+                 "basic_auth_users:\n  prometheus: " + Bcrypt("s3cret") + "\n");
   http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); },
-                      {}, web);
+                      {}, http::LoadWebConfig(web_file));
   PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml",
-                        "    basic_auth: {username: prometheus, password: s3cret}\n");
+                        "    scheme: https\n    tls_config: {ca_file: " + certs.Path("ca.pem") +
+                            ", cert_file: " + certs.Path("client.pem") + ", key_file: " + certs.Path("client.key") +
+                            "}\n    basic_auth: {username: prometheus, password: s3cret}\n");
   ASSERT_TRUE(WaitFor([&] { return prom.Ready(); }, 60s)) << "prometheus did not start";
-  EXPECT_EQ(HttpGet(server.port(), "/metrics").status, 401);
+  EXPECT_EQ(Sh("curl -s -o /dev/null -w '%{http_code}' --cacert " + certs.Path("ca.pem") + " --cert " +
+               certs.Path("client.pem") + " --key " + certs.Path("client.key") + " https://127.0.0.1:" +
+               std::to_string(server.port()) + "/metrics"),
+            "401");
 
   // Traffic until the end of the test: the remote sends to the VM, whose backend reads every
   // 5 ms (backlog samples; the ring of 64 overflows now and then: FULL_RING drops on the tap),
