@@ -11,7 +11,9 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <chrono>
-#include <future>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -19,8 +21,10 @@
 
 #include "app/capabilities.h"
 #include "app/options.h"
+#include "app/reload.h"
 #include "collectors/registry.h"
 #include "config/error.h"
+#include "io/file.h"
 #include "http/server.h"
 #include "log/log.h"
 #include "net/link_watcher.h"
@@ -124,10 +128,15 @@ int Main(int argc, char** argv) {
   libbpf_set_print(LibbpfPrint);
 
   config::Config cfg;
+  std::string config_text;  // as read: a reload compares the file with it
   try {
-    cfg = opts.config_file.empty() ? collectors::ParseConfig(std::string(config::DefaultText()), "<built-in config>")
-                                   : collectors::LoadConfig(opts.config_file);
-  } catch (const config::Error& e) {
+    if (opts.config_file.empty()) {
+      cfg = collectors::ParseConfig(std::string(config::DefaultText()), "<built-in config>");
+    } else {
+      config_text = io::ReadFile(opts.config_file, 1 << 20);
+      cfg = collectors::ParseConfig(config_text, opts.config_file);
+    }
+  } catch (const std::exception& e) {  // config::Error, io::FileError
     Log(Level::kError, std::string("configuration: ") + e.what());
     return 1;
   }
@@ -151,8 +160,12 @@ int Main(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  // Static: the thread outlives Main's frame when Main returns on an error.
-  static std::promise<int> stop;
+  // Static: the thread outlives Main's frame when Main returns on an error. Once serving, the
+  // signals are handed to the main thread, which holds the capabilities a reload may need
+  // (reading a key file); this thread keeps none.
+  static std::mutex signals_mu;
+  static std::condition_variable signals_cv;
+  static std::deque<int> signals;
   static std::atomic<bool> serving = false;
   std::thread([sigs] {
     try {
@@ -162,16 +175,17 @@ int Main(int argc, char** argv) {
     for (;;) {
       int sig = 0;
       sigwait(&sigs, &sig);
-      if (sig == SIGHUP) {
-        Log(Level::kInfo, "SIGHUP ignored: configuration reload is not supported yet");
-        continue;
-      }
       if (!serving) {
+        if (sig == SIGHUP) {
+          Log(Level::kInfo, "SIGHUP during start-up ignored: nothing to reload yet");
+          continue;
+        }
         Log(Level::kInfo, std::string("shutting down on ") + strsignal(sig) + " during start-up");
         std::_Exit(0);
       }
-      stop.set_value(sig);
-      return;
+      std::lock_guard lock(signals_mu);
+      signals.push_back(sig);
+      signals_cv.notify_one();
     }
   }).detach();
 
@@ -235,12 +249,28 @@ int Main(int argc, char** argv) {
     net::LinkWatcher watcher([&](uint32_t ifindex, const std::string& name, bool deleted) {
       for (const auto& c : exporter.collectors()) c->OnLink(ifindex, name, deleted);
     });
+    Reloader reloader(opts.config_file, config_text, opts.web_config_file);
     http::Server server(std::move(*listener), opts.telemetry_path,
-                        [&](std::chrono::milliseconds budget) { return exporter.Collect(budget); },
+                        [&](std::chrono::milliseconds budget) {
+                          auto out = exporter.Collect(budget);
+                          for (auto& f : reloader.Collect()) out.push_back(std::move(f));
+                          return out;
+                        },
                         [&] { return LandingPage(exporter, opts.telemetry_path); }, http::Limits{}, std::move(web));
+    server.HandleReload([&] { return reloader.Reload(server); });
     Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
     serving = true;
-    const int sig = stop.get_future().get();
+    int sig = 0;
+    for (;;) {
+      std::unique_lock lock(signals_mu);
+      signals_cv.wait(lock, [] { return !signals.empty(); });
+      sig = signals.front();
+      signals.pop_front();
+      lock.unlock();
+      if (sig != SIGHUP) break;
+      Log(Level::kInfo, "SIGHUP: reloading the configuration");
+      reloader.Reload(server);
+    }
     Log(Level::kInfo, std::string("shutting down on ") + strsignal(sig));
     // Scrapes in progress get a few seconds to finish: Prometheus keeps what it already has.
     if (!server.Stop(std::chrono::seconds(5))) {

@@ -159,13 +159,9 @@ Server::Server(Listener listener, std::string telemetry_path, Scrape scrape, std
       scrape_(std::move(scrape)),
       landing_page_(std::move(landing_page)),
       limits_(limits),
-      auth_(std::move(web.basic_auth_users)) {
-  for (const auto& [name, value] : web.headers) headers_ += name + ": " + value + "\r\n";
-  if (web.tls) {
-    tls_ = std::make_unique<TlsContext>(*web.tls);
-    // OpenSSL writes to the socket with write(): a client gone meanwhile must not kill the process.
-    signal(SIGPIPE, SIG_IGN);
-  }
+      web_(std::make_shared<Web>(std::move(web))) {
+  // OpenSSL writes to sockets with write(): a client gone meanwhile must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
   if (listen(listener_.fd(), SOMAXCONN) != 0) throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   stop_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -179,6 +175,27 @@ Server::Server(Listener listener, std::string telemetry_path, Scrape scrape, std
   }
   gate_ = std::thread([this] { Gate(); });
   for (int i = 0; i < limits_.workers; ++i) workers_.emplace_back([this] { Work(); });
+}
+
+Server::Web::Web(WebConfig config) : auth(std::move(config.basic_auth_users)) {
+  for (const auto& [name, value] : config.headers) headers += name + ": " + value + "\r\n";
+  if (config.tls) tls = std::make_unique<TlsContext>(*config.tls);
+}
+
+std::shared_ptr<const Server::Web> Server::web() const {
+  std::lock_guard lock(web_mu_);
+  return web_;
+}
+
+void Server::SetWebConfig(WebConfig web) {
+  auto next = std::make_shared<const Web>(std::move(web));
+  std::lock_guard lock(web_mu_);
+  web_ = std::move(next);
+}
+
+void Server::HandleReload(std::function<std::string()> reload) {
+  std::lock_guard lock(web_mu_);
+  reload_ = std::move(reload);
 }
 
 Server::~Server() {
@@ -264,7 +281,7 @@ void Server::Accept() {
     }
     std::unique_ptr<Conn> conn;
     try {
-      conn = std::make_unique<Conn>(fd, tls_.get());
+      conn = std::make_unique<Conn>(fd, web()->tls.get());  // OpenSSL keeps its own reference
     } catch (const std::exception&) {
       close(fd);
       continue;
@@ -364,14 +381,26 @@ void Server::Work() {
 void Server::Answer(Conn& conn, const Request& request) {
   const auto deadline = Clock::now() + limits_.write_timeout;
   const bool head = request.method == "HEAD";
+  const auto web = this->web();
   // Short answers: the web configuration's headers, and a body unless HEAD.
-  auto refuse = [&](int status, const std::string& extra) {
-    const std::string body = std::string(StatusText(status)) + "\n";
-    conn.SendAll(Head(status, "text/plain; charset=utf-8", body.size(), headers_ + extra) + (head ? "" : body), deadline);
+  auto refuse = [&](int status, const std::string& extra, std::string body = "") {
+    if (body.empty()) body = std::string(StatusText(status)) + "\n";
+    conn.SendAll(Head(status, "text/plain; charset=utf-8", body.size(), web->headers + extra) + (head ? "" : body), deadline);
   };
-  if (auth_.required() && !auth_.Check(request.Header("authorization"))) {
+  if (web->auth.required() && !web->auth.Check(request.Header("authorization"))) {
     refuse(401, "WWW-Authenticate: Basic\r\n");
     return;
+  }
+  if (request.path == "/-/reload") {
+    if (request.method != "POST") return refuse(405, "Allow: POST\r\n");
+    std::function<std::string()> reload;
+    {
+      std::lock_guard lock(web_mu_);
+      reload = reload_;
+    }
+    if (!reload) return refuse(404, "");
+    const std::string error = reload();
+    return error.empty() ? refuse(200, "", "reloaded\n") : refuse(500, "", error + "\n");
   }
   const bool metrics = request.path == telemetry_path_;
   if (!metrics && request.path != "/") {
@@ -399,7 +428,7 @@ void Server::Answer(Conn& conn, const Request& request) {
     type = "text/plain; charset=utf-8";
     body = std::string("scrape failed: ") + e.what() + "\n";
   }
-  std::string extra = headers_;
+  std::string extra = web->headers;
   if (metrics && status == 200) {
     extra += "Vary: Accept-Encoding\r\n";
     if (AcceptsGzip(request)) {

@@ -74,6 +74,11 @@ class Server {
 
   uint16_t port() const;
 
+  // Serves with `web` from the next connection on (a reloaded web configuration).
+  void SetWebConfig(WebConfig web);
+  // POST /-/reload runs `reload`: "" when it succeeded, else the reason (answered 500).
+  void HandleReload(std::function<std::string()> reload);
+
   // Stops accepting and lets the requests already received be answered for up to `grace`.
   // False when some are still being served then (the caller may exit without waiting).
   bool Stop(std::chrono::milliseconds grace);
@@ -105,9 +110,17 @@ class Server {
   Scrape scrape_;
   std::function<std::string()> landing_page_;
   Limits limits_;
-  BasicAuth auth_;
-  std::string headers_;               // the web configuration's, as header lines
-  std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
+  // The web configuration in force; a reload replaces it whole, connections keep the one they began with.
+  struct Web {
+    explicit Web(WebConfig config);
+    BasicAuth auth;
+    std::string headers;               // as header lines
+    std::unique_ptr<TlsContext> tls;  // null: plain HTTP
+  };
+  std::shared_ptr<const Web> web() const;
+  mutable std::mutex web_mu_;
+  std::shared_ptr<const Web> web_;
+  std::function<std::string()> reload_;
 
   // Gate thread only.
   int epoll_ = -1;
