@@ -140,15 +140,15 @@ TEST(CliTest, UnreadableBtfIsReportedAsNotAttached) {
 }
 
 
-// SIGHUP never kills (reload comes with the deployment work); SIGTERM ends it.
-TEST(CliTest, SighupIsLoggedAndSigtermEnds) {
+// SIGHUP reloads and never kills; SIGTERM ends it.
+TEST(CliTest, SighupReloadsAndSigtermEnds) {
   TempDir dir;
   std::string cfg = dir.Write("none.yaml", "collectors: {drops: {enabled: false}, tap: {enabled: false}, "
                                            "upcall: {enabled: false}, ovs: {enabled: false}, interface: {enabled: false}}\n");
   Running e("--web.listen-address=127.0.0.1:0 --config.file=" + cfg);
   const uint16_t port = ListeningPort(e);
   e.Signal(SIGHUP);
-  ASSERT_TRUE(e.WaitForOutput("SIGHUP ignored")) << e.output();
+  ASSERT_TRUE(e.WaitForOutput("reload: configuration " + cfg + " unchanged")) << e.output();
   EXPECT_EQ(HttpGet(port, "/metrics").status, 200);
   e.Signal(SIGTERM);
   EXPECT_EQ(e.Wait(), 0) << e.output();

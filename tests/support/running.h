@@ -3,10 +3,12 @@
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -37,10 +39,13 @@ class Running {
     }
     close(out_);
   }
-  // Reads output until it holds `text` (true) or the exporter closed it (false).
-  bool WaitForOutput(const std::string& text) {
+  // Reads output until it holds `text` (true), or the exporter closed it or said nothing more
+  // for `quiet` (false): a line that never comes fails the test instead of hanging it.
+  bool WaitForOutput(const std::string& text, std::chrono::milliseconds quiet = std::chrono::seconds(60)) {
     char buf[4096];
     while (output_.find(text) == std::string::npos) {
+      pollfd p{out_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(quiet.count())) <= 0) return false;
       ssize_t n = read(out_, buf, sizeof(buf));
       if (n <= 0) return false;
       output_.append(buf, n);
