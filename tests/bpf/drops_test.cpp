@@ -293,10 +293,7 @@ TEST(DropsMapFullTest, OverflowIsCountedAndVisible) {
 // what found no room is counted too.
 TEST(DropsMapFullTest, OtherNamespacesCannotFillTheHostsMap) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs and switches user";
-  const std::string nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups -- ";
-  if (Sh(nobody + "unshare -rn true 2>&1; echo rc=$?") != "rc=0\n") {
-    GTEST_SKIP() << "this kernel does not let unprivileged users make user namespaces";
-  }
+  if (!NobodyNamespaces::Allowed()) GTEST_SKIP() << "this kernel does not let unprivileged users make user namespaces";
   config::Config cfg;
   collectors::DropsCollector::Settings settings;
   settings.max_entries = 64;
@@ -306,17 +303,9 @@ TEST(DropsMapFullTest, OtherNamespacesCannotFillTheHostsMap) {
   ASSERT_TRUE(collector->Probes()[0].attached) << collector->Probes()[0].error;
   collector->Collect();
 
-  // 100 namespaces of user nobody, each dropping one datagram to a closed port on its lo. They
-  // live until the test ends: a freed namespace's inode number is given to the next one.
+  // 100 namespaces of user nobody, each dropping one datagram to a closed port on its lo.
   constexpr int kNamespaces = 100;
-  const std::string tag = Prefix() + "-flood";
-  struct Killer {
-    std::string tag;
-    ~Killer() { Sh("pkill -KILL -f '^" + tag + " ' || true"); }
-  } killer{tag};
-  Sh(nobody + "bash -c 'for i in $(seq " + std::to_string(kNamespaces) +
-     "); do unshare -rn bash -c \"ip link set lo up && echo x > /dev/udp/127.0.0.1/9 && exec -a " + tag +
-     " sleep 600\" & done' >/dev/null 2>&1");
+  NobodyNamespaces flood(kNamespaces, "ip link set lo up && echo x > /dev/udp/127.0.0.1/9");
   // Then 3 in the exporter's own namespace, on loopback.
   Sh("bash -c 'for i in 1 2 3; do echo x > /dev/udp/127.0.0.1/9; done'");
 

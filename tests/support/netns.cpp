@@ -132,6 +132,19 @@ std::vector<std::vector<uint8_t>> Tap::ReadAll(int queue) const {
   return frames;
 }
 
+namespace {
+const std::string kNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups -- ";
+}
+
+bool NobodyNamespaces::Allowed() { return Sh(kNobody + "unshare -rn true 2>&1; echo rc=$?") == "rc=0\n"; }
+
+NobodyNamespaces::NobodyNamespaces(int n, const std::string& setup) : tag_(Prefix() + "-nobody") {
+  Sh(kNobody + "bash -c 'for i in $(seq " + std::to_string(n) + "); do unshare -rn bash -c \"(" + setup +
+     "); exec -a " + tag_ + " sleep 600\" & done' >/dev/null 2>&1");
+}
+
+NobodyNamespaces::~NobodyNamespaces() { Sh("pkill -KILL -f '^" + tag_ + " ' || true"); }
+
 UdpSocket::UdpSocket(const Netns& ns, uint16_t port) {
   ns.Run([&] {
     fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

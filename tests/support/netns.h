@@ -56,6 +56,22 @@ class Tap {
   std::vector<int> fds_;
 };
 
+// What an unprivileged local user can make: `n` network namespaces of user nobody (`unshare
+// -rn`: a user namespace of its own), each running the bash commands `setup`, then kept until
+// this object goes (a freed namespace's inode number is given to the next one).
+class NobodyNamespaces {
+ public:
+  // False when this kernel does not let unprivileged users make user namespaces.
+  static bool Allowed();
+  NobodyNamespaces(int n, const std::string& setup);
+  ~NobodyNamespaces();
+  NobodyNamespaces(const NobodyNamespaces&) = delete;
+  NobodyNamespaces& operator=(const NobodyNamespaces&) = delete;
+
+ private:
+  std::string tag_;  // the name their last processes run under
+};
+
 // A UDP socket of `ns` bound to `port` on all its addresses; closed with this object.
 class UdpSocket {
  public:
