@@ -177,9 +177,8 @@ Server::Server(Listener listener, std::string telemetry_path, Scrape scrape, std
   for (int i = 0; i < limits_.workers; ++i) workers_.emplace_back([this] { Work(); });
 }
 
-Server::Web::Web(WebConfig config) : auth(std::move(config.basic_auth_users)) {
+Server::Web::Web(WebConfig config) : auth(std::move(config.basic_auth_users)), tls(std::move(config.tls)) {
   for (const auto& [name, value] : config.headers) headers += name + ": " + value + "\r\n";
-  if (config.tls) tls = std::make_unique<TlsContext>(*config.tls);
 }
 
 std::shared_ptr<const Server::Web> Server::web() const {

@@ -115,7 +115,7 @@ class Server {
     explicit Web(WebConfig config);
     BasicAuth auth;
     std::string headers;               // as header lines
-    std::unique_ptr<TlsContext> tls;  // null: plain HTTP
+    std::shared_ptr<const TlsContext> tls;  // null: plain HTTP
   };
   std::shared_ptr<const Web> web() const;
   mutable std::mutex web_mu_;

@@ -1,6 +1,7 @@
 #include "http/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <climits>
 #include <cstring>
 #include <stdexcept>
+
+#include "io/file.h"
 
 namespace vnet::http {
 namespace {
@@ -26,9 +29,25 @@ std::string OpensslReason() {
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
-// A file OpenSSL is to read, refused here with the system's reason ("No such file or directory").
-void Readable(const char* key, const std::string& path) {
-  if (access(path.c_str(), R_OK) != 0) throw std::runtime_error(std::string(key) + " " + path + ": " + std::strerror(errno));
+// The PEM text of a file of tls_server_config, read as every file others may control is: a
+// regular file, without blocking, at most 1 MiB (a FIFO or /dev/zero in its place must not
+// hold or flood start-up or a reload). OpenSSL then parses it from memory.
+std::string ReadPem(const char* key, const std::string& path) {
+  try {
+    return io::ReadFile(path, 1 << 20);
+  } catch (const io::FileError& e) {
+    throw std::runtime_error(std::string(key) + " " + e.what());
+  }
+}
+
+// The certificates of a PEM text, in order; none when it holds none.
+std::vector<X509*> Certificates(const std::string& pem) {
+  std::vector<X509*> out;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  while (X509* x = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr) out.push_back(x);
+  BIO_free(bio);
+  ERR_clear_error();  // the end of the text reads as "no start line"
+  return out;
 }
 
 // Requested, or required, but not verified: exporter-toolkit's RequestClientCert and
@@ -84,10 +103,11 @@ TlsContext::TlsContext(const TlsConfig& c) {
     SSL_CTX_free(ctx_);
     throw std::runtime_error(reason);
   };
+  std::string cert_pem, key_pem, ca_pem;
   try {
-    Readable("cert_file", c.cert_file);
-    Readable("key_file", c.key_file);
-    if (!c.client_ca_file.empty()) Readable("client_ca_file", c.client_ca_file);
+    cert_pem = ReadPem("cert_file", c.cert_file);
+    key_pem = ReadPem("key_file", c.key_file);
+    if (!c.client_ca_file.empty()) ca_pem = ReadPem("client_ca_file", c.client_ca_file);
   } catch (const std::runtime_error&) {
     SSL_CTX_free(ctx_);
     throw;
@@ -97,8 +117,20 @@ TlsContext::TlsContext(const TlsConfig& c) {
   // Client-initiated renegotiation would let one client make the server do handshakes at will.
   SSL_CTX_set_options(ctx_, SSL_OP_NO_RENEGOTIATION | (c.prefer_server_cipher_suites ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
   SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (SSL_CTX_use_certificate_chain_file(ctx_, c.cert_file.c_str()) != 1) fail("cert_file " + c.cert_file);
-  if (SSL_CTX_use_PrivateKey_file(ctx_, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) fail("key_file " + c.key_file);
+  // The server's certificate first, then the intermediates of its chain.
+  std::vector<X509*> chain = Certificates(cert_pem);
+  const bool cert_ok = !chain.empty() && SSL_CTX_use_certificate(ctx_, chain[0]) == 1;
+  for (size_t i = 1; i < chain.size(); ++i) {
+    if (!cert_ok || SSL_CTX_add0_chain_cert(ctx_, chain[i]) != 1) X509_free(chain[i]);
+  }
+  if (!chain.empty()) X509_free(chain[0]);
+  if (!cert_ok) fail("cert_file " + c.cert_file + ": no PEM certificate");
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = key_bio ? PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(key_bio);
+  const bool key_ok = key && SSL_CTX_use_PrivateKey(ctx_, key) == 1;
+  EVP_PKEY_free(key);
+  if (!key_ok) fail("key_file " + c.key_file + ": no PEM private key");
   if (SSL_CTX_check_private_key(ctx_) != 1) fail("key_file " + c.key_file + " is not the key of cert_file");
   if (!c.cipher_suites.empty()) {
     std::string list;
@@ -111,12 +143,14 @@ TlsContext::TlsContext(const TlsConfig& c) {
     if (SSL_CTX_set1_groups_list(ctx_, list.c_str()) != 1) fail("curve_preferences");
   }
   if (!c.client_ca_file.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx_, c.client_ca_file.c_str(), nullptr) != 1) {
-      fail("client_ca_file " + c.client_ca_file);
+    // Trusted to sign client certificates, and named to clients as such.
+    std::vector<X509*> cas = Certificates(ca_pem);
+    bool ca_ok = !cas.empty();
+    for (X509* ca : cas) {
+      ca_ok = ca_ok && X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx_), ca) == 1 && SSL_CTX_add_client_CA(ctx_, ca) == 1;
+      X509_free(ca);
     }
-    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(c.client_ca_file.c_str());
-    if (!names) fail("client_ca_file " + c.client_ca_file);
-    SSL_CTX_set_client_CA_list(ctx_, names);
+    if (!ca_ok) fail("client_ca_file " + c.client_ca_file + ": no PEM certificate");
   }
   // Sessions resumed with a verified client need a context of their own.
   static const unsigned char kSessionContext[] = "vnet_exporter";

@@ -43,7 +43,7 @@ std::string Sha256(const std::string& text) {
 const std::set<std::string> kClientAuthTypes = {"NoClientCert", "RequestClientCert", "RequireAnyClientCert",
                                                  "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"};
 
-TlsConfig ParseTls(const config::Reader& r, const std::string& config_path) {
+std::shared_ptr<const TlsContext> ParseTls(const config::Reader& r, const std::string& config_path) {
   r.ExpectMap({"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version",
                "cipher_suites", "curve_preferences", "prefer_server_cipher_suites"});
   // Relative paths are relative to the web configuration file, as exporter-toolkit has them.
@@ -91,11 +91,10 @@ TlsConfig ParseTls(const config::Reader& r, const std::string& config_path) {
   if (auto p = r.Child("prefer_server_cipher_suites")) t.prefer_server_cipher_suites = p->Bool();
   // The files are loaded now: a bad certificate or key stops the exporter at start, named.
   try {
-    TlsContext check(t);
+    return std::make_shared<const TlsContext>(t);
   } catch (const std::runtime_error& e) {
     r.Fail(e.what());
   }
-  return t;
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 
 #include <map>
 #include <mutex>
-#include <optional>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -17,7 +17,7 @@ namespace vnet::http {
 struct WebConfig {
   std::map<std::string, std::string> basic_auth_users;       // user -> bcrypt hash
   std::vector<std::pair<std::string, std::string>> headers;  // http_server_config.headers
-  std::optional<TlsConfig> tls;                              // tls_server_config
+  std::shared_ptr<const TlsContext> tls;                     // tls_server_config, loaded; null: plain HTTP
 };
 
 // Throws config::Error naming file, line and key, like the main configuration.

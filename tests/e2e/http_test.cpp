@@ -416,7 +416,15 @@ TEST(TlsTest, VersionsAndCipherSuites) {
 
 TEST(TlsTest, BadTlsConfigurationsAreRefusedWithFileLineAndKey) {
   TestCerts certs;
+  // A FIFO must be refused, not waited on: start-up and reloads read these files.
+  ASSERT_EQ(mkfifo(certs.Path("fifo.pem").c_str(), 0600), 0);
   for (auto [text, error] : std::vector<std::pair<std::string, std::string>>{
+           {"tls_server_config:\n  cert_file: fifo.pem\n  key_file: server.key\n",
+            ":2: tls_server_config: cert_file " + certs.Path("fifo.pem")},
+           {"tls_server_config:\n  cert_file: server.key\n  key_file: server.key\n",
+            ":2: tls_server_config: cert_file " + certs.Path("server.key") + ": no PEM certificate"},
+           {"tls_server_config:\n  cert_file: server.pem\n  key_file: server.pem\n",
+            ":2: tls_server_config: key_file " + certs.Path("server.pem") + ": no PEM private key"},
            {"tls_server_config:\n  cert_file: missing.pem\n  key_file: server.key\n",
             ":2: tls_server_config: cert_file " + certs.Path("missing.pem") + ": "},
            {"tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n",
