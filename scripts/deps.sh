@@ -8,9 +8,11 @@ VNET_BUILD=${VNET_BUILD:-$VNET_ROOT/build}
 VNET_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libssl-dev libcrypt-dev
   prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libtinyxml2-dev nlohmann-json3-dev
-  iproute2 nftables procps prometheus openvswitch-switch systemd dpkg-dev lintian adduser nodejs
+  iproute2 nftables procps curl openssl prometheus openvswitch-switch systemd dpkg-dev lintian adduser nodejs
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd debian-archive-keyring
 )
+# Debian's nodejs comes without npm (a package of its own); a Node.js from elsewhere brings its own.
+command -v npm >/dev/null || VNET_PACKAGES+=(npm)
 
 vnet_install_deps() {
   local missing=()
