@@ -18,8 +18,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <prometheus/text_serializer.h>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +25,7 @@
 #include "prog_stats.h"
 #include "collectors/drops_collector.h"
 #include "collectors/exporter_collector.h"
+#include "metrics/text.h"
 
 extern "C" {
 #include "empty.skel.h"
@@ -91,10 +90,10 @@ double ScrapeMs(const collectors::ExporterCollector& exporter, int n, size_t* by
   std::vector<double> t;
   for (int i = 0; i < n; i++) {
     auto start = std::chrono::steady_clock::now();
-    std::ostringstream os;
-    prometheus::TextSerializer().Serialize(os, exporter.Collect());
+    std::string text;
+    metrics::WriteText(text, exporter.Collect());
     t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    *bytes = os.str().size();
+    *bytes = text.size();
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];

@@ -2,10 +2,9 @@
 #include "collectors/drops_collector.h"
 
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 
-#include <sstream>
 
+#include "metrics/text.h"
 #include "../support/fixtures.h"
 
 namespace vnet::collectors {
@@ -51,9 +50,9 @@ class DropsCollectorTest : public ::testing::Test {
   }
 
   std::string Text() {
-    std::ostringstream os;
-    prometheus::TextSerializer().Serialize(os, collector->Collect());
-    return os.str();
+    std::string out;
+    metrics::WriteText(out, collector->Collect());
+    return out;
   }
 
   TempDir dir;

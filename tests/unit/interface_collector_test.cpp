@@ -3,12 +3,11 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <prometheus/text_serializer.h>
 
 #include <filesystem>
-#include <sstream>
 #include <thread>
 
+#include "metrics/text.h"
 #include "../support/fixtures.h"
 #include "../support/samples.h"
 
@@ -145,9 +144,9 @@ TEST(InterfaceCollector, JoinsTheSourcesPerDevice) {
   settings.libvirt_dir = (dir.path() / "libvirt").string();
   settings.ovsdb_socket = (dir.path() / "db.sock").string();  // no ovsdb-server here
   InterfaceCollector c(cfg, settings, (dir.path() / "net").string());
-  std::ostringstream os;
-  prometheus::TextSerializer().Serialize(os, c.Collect());
-  EXPECT_EQ(os.str(),
+  std::string text;
+  metrics::WriteText(text, c.Collect());
+  EXPECT_EQ(text,
             "# HELP vnet_interface_info A VM's network interface on this host: tap device, VM, bridge and OVS port. "
             "Always 1; join with * on(device) group_left(vm_name) vnet_interface_info.\n"
             "# TYPE vnet_interface_info gauge\n"
@@ -172,15 +171,15 @@ TEST(InterfaceCollector, TapsWithoutAnySourceHaveEmptyIdentity) {
   settings.libvirt_dir = "/nonexistent";
   settings.ovsdb_socket = "/nonexistent.sock";
   InterfaceCollector c(cfg, settings, (dir.path() / "net").string());
-  std::ostringstream os;
-  prometheus::TextSerializer().Serialize(os, c.Collect());
-  EXPECT_NE(os.str().find("vnet_interface_info{device=\"vnet4\",ifindex=\"11\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"\","
+  std::string text;
+  metrics::WriteText(text, c.Collect());
+  EXPECT_NE(text.find("vnet_interface_info{device=\"vnet4\",ifindex=\"11\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"\","
                           "vm_uuid=\"\",vm_mac=\"\",bridge=\"br0\",ovs_port=\"\",iface_id=\"\",iface_status=\"\"} 1"),
             std::string::npos)
-      << os.str();
-  EXPECT_EQ(os.str().find("device=\"eth0\""), std::string::npos);
-  EXPECT_EQ(os.str().find("device=\"tun0\""), std::string::npos);
-  EXPECT_NE(os.str().find("vnet_interface_source_up{source=\"libvirt\"} 0"), std::string::npos);
+      << text;
+  EXPECT_EQ(text.find("device=\"eth0\""), std::string::npos);
+  EXPECT_EQ(text.find("device=\"tun0\""), std::string::npos);
+  EXPECT_NE(text.find("vnet_interface_source_up{source=\"libvirt\"} 0"), std::string::npos);
 }
 
 }  // namespace

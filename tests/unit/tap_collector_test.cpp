@@ -2,10 +2,9 @@
 #include "collectors/tap_collector.h"
 
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 
-#include <sstream>
 
+#include "metrics/text.h"
 #include "../support/fixtures.h"
 
 // The kernel's slot function, compiled here to check it against the bounds the exporter prints.
@@ -57,9 +56,9 @@ class TapCollectorTest : public ::testing::Test {
   }
 
   std::string Text() {
-    std::ostringstream os;
-    prometheus::TextSerializer().Serialize(os, collector->Collect());
-    return os.str();
+    std::string out;
+    metrics::WriteText(out, collector->Collect());
+    return out;
   }
 
   FakeLinks links;
@@ -86,13 +85,13 @@ TEST_F(TapCollectorTest, HistogramGoldenText) {
             "# HELP vnet_tap_rx_backlog_seconds Host to guest: from a packet handed to the tap until the VM's backend "
             "(vhost, qemu) read it.\n"
             "# TYPE vnet_tap_rx_backlog_seconds histogram\n"
-            "vnet_tap_rx_backlog_seconds_count{device=\"vnet3\",netns=\"\",queue=\"1\"} 10\n"
-            "vnet_tap_rx_backlog_seconds_sum{device=\"vnet3\",netns=\"\",queue=\"1\"} 0.0015\n"
             "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"4e-06\"} 3\n"
             "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"8e-06\"} 3\n"
             "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"1.6e-05\"} 6\n"
             "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"3.2e-05\"} 6\n"
             "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"+Inf\"} 10\n"
+            "vnet_tap_rx_backlog_seconds_sum{device=\"vnet3\",netns=\"\",queue=\"1\"} 0.0015\n"
+            "vnet_tap_rx_backlog_seconds_count{device=\"vnet3\",netns=\"\",queue=\"1\"} 10\n"
             "# HELP vnet_tap_tx_transit_seconds Guest to host: from a packet received from the tap until the host sent "
             "it on its egress device.\n"
             "# TYPE vnet_tap_tx_transit_seconds histogram\n"

@@ -3,11 +3,11 @@
 #include "collectors/upcall_collector.h"
 
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 
 #include <cstring>
 #include <sstream>
 
+#include "metrics/text.h"
 #include "../support/fixtures.h"
 
 namespace vnet::collectors {
@@ -80,10 +80,10 @@ class UpcallCollectorTest : public ::testing::Test {
   }
 
   std::string Text(const UpcallCollector& c) {
-    std::ostringstream os;
-    prometheus::TextSerializer().Serialize(os, c.Collect());
+    std::string text;
+    metrics::WriteText(text, c.Collect());
     std::string out;
-    std::istringstream in(os.str());
+    std::istringstream in(text);
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("# ", 0) != 0) out += line + "\n";
     }
@@ -189,8 +189,8 @@ TEST_F(UpcallCollectorTest, Exposition) {
                       "vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",netns=\"\",le=\"8e-06\"} 2\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_count{datapath=\"ovs-system\",netns=\"\"} 3\n"
-                      "vnet_ovs_upcall_latency_seconds_sum{datapath=\"ovs-system\",netns=\"\"} 0.001\n"),
+  EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_sum{datapath=\"ovs-system\",netns=\"\"} 0.001\n"
+                      "vnet_ovs_upcall_latency_seconds_count{datapath=\"ovs-system\",netns=\"\"} 3\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("vnet_ovs_upcall_latency_seconds_bucket{datapath=\"ovs-system\",netns=\"\",le=\"4.194304\"} 3\n"
