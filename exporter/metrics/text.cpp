@@ -25,6 +25,10 @@ void Number(std::string& out, uint64_t v) {
 
 // HELP text escapes backslash and newline; label values also the double quote.
 void Escaped(std::string& out, const std::string& s, bool quote) {
+  if (s.find_first_of(quote ? "\\\n\"" : "\\\n") == std::string::npos) {
+    out += s;  // the common case
+    return;
+  }
   for (char c : s) {
     if (c == '\\') {
       out += "\\\\";
@@ -66,6 +70,28 @@ class Lines {
     }
   }
 
+  // Every bucket of the series. The bounds are the same from one series to the next: each is
+  // formatted once, not on each of the 288,000 lines of 1,000 vNICs' histograms.
+  void Buckets(const std::vector<prometheus::ClientMetric::Bucket>& buckets) {
+    prefix_.assign(name_).append("_bucket{").append(labels_);
+    if (!labels_.empty()) prefix_ += ',';
+    prefix_ += "le=\"";
+    if (bounds_.size() < buckets.size()) bounds_.resize(buckets.size(), {std::nan(""), ""});
+    for (size_t i = 0; i < buckets.size(); i++) {
+      auto& [bound, text] = bounds_[i];
+      if (!(bound == buckets[i].upper_bound)) {
+        bound = buckets[i].upper_bound;
+        text.clear();
+        Number(text, bound);
+        text += "\"} ";
+      }
+      out_ += prefix_;
+      out_ += text;
+      Number(out_, buckets[i].cumulative_count);
+      out_ += '\n';
+    }
+  }
+
   // name`suffix`{labels[,extra_name="extra"]} value
   template <class V>
   void Sample(const char* suffix, V value, const char* extra_name = nullptr, double extra = 0) {
@@ -92,6 +118,8 @@ class Lines {
   std::string& out_;
   const std::string& name_;
   std::string labels_;
+  std::string prefix_;
+  std::vector<std::pair<double, std::string>> bounds_;  // bound, its text and `"} `
 };
 
 }  // namespace
@@ -128,7 +156,7 @@ void WriteText(std::string& out, const std::vector<prometheus::MetricFamily>& fa
           lines.Sample("_count", m.summary.sample_count);
           break;
         case MetricType::Histogram:
-          for (const auto& b : m.histogram.bucket) lines.Sample("_bucket", b.cumulative_count, "le", b.upper_bound);
+          lines.Buckets(m.histogram.bucket);
           lines.Sample("_sum", m.histogram.sample_sum);
           lines.Sample("_count", m.histogram.sample_count);
           break;
