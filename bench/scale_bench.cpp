@@ -1,0 +1,277 @@
+// Benchmark of a scrape on a big hypervisor. In a network and mount namespace of its own (its
+// /sys shows only its devices) it makes 1,000 taps, runs the exporter (the binary given, its
+// drops, tap and interface collectors) there, fills the kernel maps directly and prints, per
+// scenario, next to the empty maps: samples, bytes, scrape time over HTTP as Prometheus asks
+// (median of 10; plain text and gzip), the exporter's CPU per scrape and its RSS after / peak.
+//
+//   scale_bench EXPORTER
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <thread>
+
+#include "../tests/support/http.h"
+#include "net/devices.h"
+
+extern "C" {
+#include "drops.h"
+#include "hist.h"
+#include "tap.h"
+}
+
+namespace {
+
+using namespace vnet;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kTaps = 1000, kQueues = 4, kScrapes = 10;
+
+// The newest map called `name`: the one the collector made in this process.
+int FindMap(const std::string& name) {
+  uint32_t id = 0;
+  int found = -1;
+  while (bpf_map_get_next_id(id, &id) == 0) {
+    int fd = bpf_map_get_fd_by_id(id);
+    bpf_map_info info = {};
+    uint32_t len = sizeof(info);
+    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && name == info.name) {
+      if (found >= 0) close(found);
+      found = fd;
+    } else if (fd >= 0) {
+      close(fd);
+    }
+  }
+  return found;
+}
+
+void ClearMap(int fd, size_t key_size) {
+  std::vector<char> key(key_size), next(key_size);
+  while (bpf_map_get_next_key(fd, nullptr, next.data()) == 0) bpf_map_delete_elem(fd, next.data());
+}
+
+long StatusKiB(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return 0;
+}
+
+// User and system time of `pid`.
+double CpuMs(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  double utime = 0, stime = 0;
+  for (int i = 3; fields >> f; i++) {
+    if (i == 14) utime = std::stod(f);
+    if (i == 15) stime = std::stod(f);
+  }
+  return (utime + stime) * 1e3 / sysconf(_SC_CLK_TCK);
+}
+
+// One scrape over loopback as Prometheus sends it (HTTP/1.1, gzip when asked): wall time, bytes
+// of the answer; its body in `body` when given.
+std::pair<double, size_t> Scrape(uint16_t port, bool gzip, std::string* body = nullptr) {
+  const auto start = Clock::now();
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) throw std::runtime_error("connect");
+  const std::string req =
+      std::string("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n") + (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
+  (void)!write(s, req.data(), req.size());
+  size_t bytes = 0;
+  char buf[1 << 16];
+  for (ssize_t n; (n = read(s, buf, sizeof(buf))) > 0;) {
+    bytes += n;
+    if (body) body->append(buf, n);
+  }
+  close(s);
+  return {std::chrono::duration<double, std::milli>(Clock::now() - start).count(), bytes};
+}
+
+struct Figures {
+  size_t samples = 0, bytes = 0, gzip_bytes = 0;
+  double ms = 0, gzip_ms = 0, cpu_ms = 0;
+  long rss_kib = 0, peak_kib = 0;
+};
+
+Figures Measure(pid_t exporter, uint16_t port) {
+  Figures f;
+  std::ofstream("/proc/" + std::to_string(exporter) + "/clear_refs") << "5";  // peak RSS from here
+  // HTTP/1.0: the body unchunked, its samples counted by line.
+  const std::string text = testing::HttpGet(port, "/metrics").body;
+  for (size_t at = 0; at < text.size(); at = text.find('\n', at) + 1) f.samples += text[at] != '#';
+  std::vector<double> plain, packed;
+  const double cpu0 = CpuMs(exporter);
+  for (int i = 0; i < kScrapes; i++) {
+    auto [ms, bytes] = Scrape(port, false);
+    plain.push_back(ms);
+    f.bytes = bytes;
+  }
+  f.cpu_ms = (CpuMs(exporter) - cpu0) / kScrapes;
+  for (int i = 0; i < kScrapes; i++) {
+    auto [ms, bytes] = Scrape(port, true);
+    packed.push_back(ms);
+    f.gzip_bytes = bytes;
+  }
+  std::sort(plain.begin(), plain.end());
+  std::sort(packed.begin(), packed.end());
+  f.ms = plain[kScrapes / 2];
+  f.gzip_ms = packed[kScrapes / 2];
+  f.rss_kib = StatusKiB(exporter, "VmRSS");
+  f.peak_kib = StatusKiB(exporter, "VmHWM");
+  return f;
+}
+
+void Print(const std::string& name, const Figures& f, const Figures& base) {
+  std::printf("%-34s %8zu %10.1f %9.2f %9.2f %7.1fx %9.1f %8.1f %8.1f\n", name.c_str(), f.samples, f.bytes / 1e6, f.ms,
+              f.gzip_ms, base.ms > 0 ? f.ms / base.ms : 0, f.cpu_ms, f.rss_kib / 1024.0, f.peak_kib / 1024.0);
+}
+
+// Histograms with a few slots set, on every CPU.
+std::vector<hist> Values() {
+  std::vector<hist> v(libbpf_num_possible_cpus());
+  for (auto& h : v) {
+    for (int i = 2; i < 12; i++) h.slots[i] = i * 3;
+    h.sum_ns = 123456789;
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: scale_bench EXPORTER\n";
+    return 2;
+  }
+  if (geteuid() != 0) {
+    std::cerr << "scale_bench: needs root\n";
+    return 1;
+  }
+  // Its own namespaces: the taps are the exporter's own devices, and its sysfs shows only them.
+  if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0) {
+    perror("scale_bench: namespaces");
+    return 1;
+  }
+  {
+    std::string batch = "link set lo up\n";
+    for (int i = 0; i < kTaps; i++) batch += "tuntap add dev vnet" + std::to_string(i) + " mode tap\n";
+    std::ofstream("/tmp/scale_bench.ip") << batch;
+    if (std::system("ip -batch /tmp/scale_bench.ip") != 0) return 1;
+    unlink("/tmp/scale_bench.ip");
+  }
+  const std::string config = "/tmp/scale_bench.yaml";
+  std::ofstream(config) << R"(
+collectors:
+  tap: {max_series: 16384}
+  interface: {libvirt_dir: /nonexistent, ovsdb_socket: /nonexistent.sock}
+  upcall: {enabled: false}
+  ovs: {enabled: false}
+)";
+  const uint16_t port = 19748;  // loopback of this namespace: nothing else listens there
+  const pid_t exporter = fork();
+  if (exporter == 0) {
+    const std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(port);
+    execl(argv[1], argv[1], ("--config.file=" + config).c_str(), listen.c_str(), "--log.level=warn", nullptr);
+    _exit(127);
+  }
+  // Serving once its landing page answers.
+  bool up = false;
+  for (int i = 0; i < 600 && !up; i++) {
+    try {
+      up = testing::HttpGet(port, "/").status == 200;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  const int taps = FindMap("tap_hists"), drops = FindMap("drops");
+  if (!up || taps < 0 || drops < 0) {
+    std::cerr << "scale_bench: the exporter did not start, or its tap or drops collector did not attach\n";
+    kill(exporter, SIGKILL);
+    return 1;
+  }
+  struct stat st;
+  stat("/proc/self/ns/net", &st);
+  const uint32_t netns = static_cast<uint32_t>(st.st_ino);
+
+  std::printf("== scrape of the tap, drops and interface collectors, %d taps present; over HTTP on loopback, median of %d\n",
+              kTaps, kScrapes);
+  std::printf("%-34s %8s %10s %9s %9s %8s %9s %8s %8s\n", "maps", "samples", "MB", "ms", "gzip ms", "vs empty",
+              "CPU ms", "RSS MiB", "peak");
+  const Figures base = Measure(exporter, port);
+  Print("empty (baseline)", base, base);
+
+  std::vector<uint32_t> ifindexes(kTaps);
+  net::SystemLinks links;
+  const auto present = links.Links(netns);
+  for (const auto& [ifindex, name] : present.value()) {
+    if (name.rfind("vnet", 0) == 0) ifindexes.at(std::stoi(name.substr(4))) = ifindex;
+  }
+  const auto values = Values();
+  auto fill_taps = [&](int n) {
+    for (int t = 0; t < n; t++) {
+      for (uint32_t q = 0; q < kQueues; q++) {
+        for (uint32_t d = 0; d < TAP_DIR__MAX; d++) {
+          tap_hist_key k{ifindexes[t], netns, q, d};
+          bpf_map_update_elem(taps, &k, values.data(), BPF_ANY);
+        }
+      }
+    }
+  };
+  fill_taps(400);
+  Print("400 taps x 4 queues x 3 directions", Measure(exporter, port), base);
+  fill_taps(kTaps);
+  Print("1000 taps x 4 queues x 3 directions", Measure(exporter, port), base);
+  ClearMap(taps, sizeof(tap_hist_key));
+
+  // The drops map full: lo, 128 reasons x 8 protocols x 16 kernel functions = 16384 keys.
+  std::vector<uint64_t> text;
+  {
+    std::ifstream ks("/proc/kallsyms");
+    std::string addr, type, name;
+    while (text.size() < 16 && ks >> addr >> type >> name) {
+      if (type == "T") text.push_back(std::stoull(addr, nullptr, 16) + 1);
+      std::getline(ks, name);
+    }
+  }
+  std::vector<drop_value> dv(libbpf_num_possible_cpus(), drop_value{1, 100});
+  for (uint32_t r = 0; r < 128; r++) {
+    for (uint32_t p = 0; p < 8; p++) {
+      for (uint64_t loc : text) {
+        drop_key k{loc, r, 1, netns, p};
+        bpf_map_update_elem(drops, &k, dv.data(), BPF_ANY);
+      }
+    }
+  }
+  Print("drops map full (16384 keys)", Measure(exporter, port), base);
+  close(taps);
+  close(drops);
+  kill(exporter, SIGTERM);
+  waitpid(exporter, nullptr, 0);
+  unlink(config.c_str());
+  return 0;
+}
