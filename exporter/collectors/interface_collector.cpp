@@ -3,7 +3,6 @@
 #include <filesystem>
 
 #include "config/reader.h"
-#include "io/file.h"
 #include "log/log.h"
 #include "metrics/family.h"
 #include "net/jsonrpc.h"
@@ -12,31 +11,20 @@ namespace vnet::collectors {
 namespace {
 
 const std::string kName = "interface";
-constexpr unsigned kIffTap = 0x0002;  // tun_flags bit of a tap (linux/if_tun.h IFF_TAP)
 
 const std::string& First(const std::string& a, const std::string& b) { return a.empty() ? b : a; }
 
-}  // namespace
-
-std::map<std::string, Link> ReadLinks(const std::string& dir) {
-  std::map<std::string, Link> out;
+// Transmit queues of a device (`dir` its /sys/class/net directory).
+int TxQueues(const std::filesystem::path& dir) {
+  int queues = 0;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    Link l;
-    l.ifindex = io::ReadFirstLine(e.path() / "ifindex");
-    l.mac = io::ReadFirstLine(e.path() / "address");
-    std::error_code lec;
-    auto master = std::filesystem::read_symlink(e.path() / "master", lec);
-    if (!lec) l.master = master.filename();
-    std::string flags = io::ReadFirstLine(e.path() / "tun_flags");
-    l.tap = !flags.empty() && (std::strtoul(flags.c_str(), nullptr, 16) & kIffTap) && io::ReadFirstLine(e.path() / "type") == "1";
-    for (const auto& q : std::filesystem::directory_iterator(e.path() / "queues", lec)) {
-      if (q.path().filename().string().rfind("tx-", 0) == 0) l.queues++;
-    }
-    out[e.path().filename()] = l;
+  for (const auto& q : std::filesystem::directory_iterator(dir / "queues", ec)) {
+    if (q.path().filename().string().rfind("tx-", 0) == 0) queues++;
   }
-  return out;
+  return queues;
 }
+
+}  // namespace
 
 void InterfaceCollector::Settings::Parse(const config::Reader& r) {
   r.ExpectMap({"enabled", "libvirt_dir", "ovsdb_socket", "ovsdb_timeout", "libvirt_max_file_bytes", "ovsdb_max_reply_bytes"});
@@ -57,8 +45,10 @@ std::unique_ptr<Collector> InterfaceCollector::Make(const config::Config& cfg, n
   return std::make_unique<InterfaceCollector>(cfg, cfg.Get<Settings>());
 }
 
-InterfaceCollector::InterfaceCollector(const config::Config& cfg, const Settings& settings, std::string sysfs)
+InterfaceCollector::InterfaceCollector(const config::Config& cfg, const Settings& settings,
+                                       std::function<std::vector<net::Link>()> links, std::string sysfs)
     : devices_(cfg.devices),
+      links_(std::move(links)),
       sysfs_(std::move(sysfs)),
       libvirt_(settings.libvirt_dir, settings.libvirt_max_file_bytes),
       ovsdb_(settings.ovsdb_socket, settings.ovsdb_timeout, settings.ovsdb_max_reply_bytes) {}
@@ -91,7 +81,8 @@ std::vector<prometheus::MetricFamily> InterfaceCollector::Collect() const {
   metrics::AddGauge(up, {{"source", "libvirt"}}, libvirt_up ? 1 : 0);
   metrics::AddGauge(up, {{"source", "ovsdb"}}, ovsdb_up ? 1 : 0);
 
-  for (const auto& [dev, link] : ReadLinks(sysfs_)) {
+  for (const auto& link : links_()) {
+    const std::string& dev = link.name;
     auto vm = vms.find(dev);
     auto port = ovs.find(dev);
     if (!link.tap && vm == vms.end() && port == ovs.end()) continue;  // not a VM's interface
@@ -102,9 +93,10 @@ std::vector<prometheus::MetricFamily> InterfaceCollector::Collect() const {
     const std::string linux_bridge = link.master == "ovs-system" ? "" : link.master;
     metrics::AddGauge(info,
                       {{"device", dev},
-                       {"ifindex", link.ifindex},
+                       {"ifindex", std::to_string(link.ifindex)},
                        {"mac", link.mac},
-                       {"queues", std::to_string(link.queues)},
+                       // A tap's attached queues (0 while no VM has it open), else the device's.
+                       {"queues", std::to_string(link.tun ? link.tun_queues : TxQueues(std::filesystem::path(sysfs_) / dev))},
                        {"vm_name", v.vm_name},
                        {"vm_uuid", First(v.vm_uuid, o.vm_uuid)},
                        {"vm_mac", First(v.mac, o.attached_mac)},

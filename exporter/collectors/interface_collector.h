@@ -8,27 +8,17 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <functional>
 #include <string>
 
 #include "collectors/collector.h"
 #include "config/config.h"
 #include "net/devices.h"
+#include "net/link_dump.h"
 #include "identity/libvirt.h"
 #include "identity/ovsdb.h"
 
 namespace vnet::collectors {
-
-// What sysfs says of a device of the exporter's own namespace.
-struct Link {
-  std::string ifindex;
-  std::string mac;
-  std::string master;  // bridge (or ovs-system) the device is enslaved to
-  bool tap = false;    // an Ethernet device of the tun driver
-  int queues = 0;      // transmit queues (attached tap queues)
-};
-
-// Every device of /sys/class/net (or `dir`).
-std::map<std::string, Link> ReadLinks(const std::string& dir = "/sys/class/net");
 
 class InterfaceCollector : public Collector {
  public:
@@ -42,7 +32,11 @@ class InterfaceCollector : public Collector {
     void Parse(const config::Reader& r);
   };
 
-  InterfaceCollector(const config::Config& cfg, const Settings& settings, std::string sysfs = "/sys/class/net");
+  // `links` lists the devices of the exporter's namespace; `sysfs` has the transmit queues of
+  // those not of the tun driver.
+  InterfaceCollector(const config::Config& cfg, const Settings& settings,
+                     std::function<std::vector<net::Link>()> links = net::DumpLinks,
+                     std::string sysfs = "/sys/class/net");
   static std::unique_ptr<Collector> Make(const config::Config& cfg, net::LinkSource& links);
 
   const std::string& Name() const override;
@@ -51,6 +45,7 @@ class InterfaceCollector : public Collector {
 
  private:
   config::Devices devices_;
+  std::function<std::vector<net::Link>()> links_;
   std::string sysfs_;
   mutable std::mutex mu_;
   mutable identity::Libvirt libvirt_;

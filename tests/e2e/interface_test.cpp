@@ -11,6 +11,7 @@
 #include "../support/ovs.h"
 #include "collectors/drops_collector.h"
 #include "collectors/interface_collector.h"
+#include "net/link_dump.h"
 #include "net/link_watcher.h"
 
 namespace vnet::testing {
@@ -59,6 +60,41 @@ std::map<std::string, std::string> InfoOf(collectors::Collector& info, const std
     }
   }
   return {};
+}
+
+// The link dump the interface collector reads instead of sysfs, against devices of a namespace
+// of its own: a VM's tap with 4 queues open on a bridge, a persistent multi-queue tap nobody has open,
+// a tun (L3) device and a veth.
+TEST(InterfaceTest, TheLinkDumpHasTheKernelsDevices) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: creates devices";
+  Netns ns(Prefix() + "dump");
+  ns.Sh("ip link add name brx type bridge && ip tuntap add dev idle mode tap multi_queue && "
+        "ip tuntap add dev l3 mode tun && ip link add v0 type veth peer name v1");
+  Tap vm(&ns, "vm0", 4);
+  ns.Sh("ip link set vm0 master brx && ip link set vm0 address fe:54:00:12:34:56");
+  std::map<std::string, net::Link> links;
+  ns.Run([&] {
+    for (auto& l : net::DumpLinks()) links[l.name] = l;
+  });
+  ASSERT_EQ(links.size(), 7u);  // lo, brx, idle, l3, v0, v1, vm0
+  for (const auto& [name, l] : links) {
+    const std::string shown = ns.Sh("ip -o link show " + name);
+    EXPECT_EQ(shown.substr(0, shown.find(':')), std::to_string(l.ifindex)) << name;
+  }
+  const auto& vm0 = links.at("vm0");
+  EXPECT_EQ(vm0.mac, "fe:54:00:12:34:56");
+  EXPECT_EQ(vm0.master, "brx");
+  EXPECT_TRUE(vm0.tun && vm0.tap);
+  EXPECT_EQ(vm0.tun_queues, 4u);
+  EXPECT_TRUE(links.at("idle").tap);
+  EXPECT_EQ(links.at("idle").tun_queues, 0u);
+  EXPECT_EQ(links.at("idle").master, "");
+  EXPECT_TRUE(links.at("l3").tun);
+  EXPECT_FALSE(links.at("l3").tap);
+  EXPECT_EQ(links.at("l3").tun_queues, 1u);
+  EXPECT_EQ(links.at("l3").mac, "");
+  EXPECT_FALSE(links.at("v0").tun || links.at("v0").tap);
+  EXPECT_EQ(links.at("lo").mac, "00:00:00:00:00:00");
 }
 
 TEST(InterfaceTest, IdentityFollowsATapGivenToAnotherVm) {

@@ -1,4 +1,4 @@
-// Identity sources on fixed inputs: libvirt domain XML, an OVSDB reply, a sysfs tree.
+// Identity sources on fixed inputs: libvirt domain XML, an OVSDB reply, a link dump.
 #include "collectors/interface_collector.h"
 
 #include <gtest/gtest.h>
@@ -114,36 +114,23 @@ TEST(Ovsdb, ValuesOfTheWrongTypeAreAbsent) {
   EXPECT_TRUE(identity::ParseOvsdbTables(nlohmann::json::parse(R"([1, 2, 3])")).empty());
 }
 
-// A /sys/class/net with a tap on a Linux bridge, a tap on OVS, and a plain NIC.
-void MakeSysfs(const TempDir& dir) {
-  int ifindex = 10;
-  auto dev = [&](const std::string& name, const std::string& mac, const std::string& tun_flags, int queues,
-                 const std::string& master) {
-    dir.Write("net/" + name + "/ifindex", std::to_string(ifindex++) + "\n");
-    dir.Write("net/" + name + "/address", mac + "\n");
-    dir.Write("net/" + name + "/type", "1\n");
-    if (!tun_flags.empty()) dir.Write("net/" + name + "/tun_flags", tun_flags + "\n");
-    for (int q = 0; q < queues; q++) dir.Write("net/" + name + "/queues/tx-" + std::to_string(q) + "/x", "");
-    if (!master.empty()) {
-      std::filesystem::create_directories(dir.path() / "devices" / master);
-      std::filesystem::create_symlink(dir.path() / "devices" / master, dir.path() / "net" / name / "master");
-    }
-  };
-  dev("vnet3", "fe:54:00:12:34:56", "0x1002", 4, "ovs-system");
-  dev("vnet4", "fe:54:00:ab:cd:ef", "0x5002", 1, "br0");
-  dev("eth0", "02:00:00:00:00:01", "", 2, "");
-  dev("tun0", "00:00:00:00:00:00", "0x1001", 1, "");  // a tun (L3) device: not a VM's tap
+// A tap on OVS (4 queues attached), a tap on a Linux bridge, a plain NIC and a tun (L3) device,
+// as the kernel's link dump gives them.
+std::vector<net::Link> Links() {
+  return {{10, "vnet3", "fe:54:00:12:34:56", "ovs-system", true, true, 4},
+          {11, "vnet4", "fe:54:00:ab:cd:ef", "br0", true, true, 1},
+          {12, "eth0", "02:00:00:00:00:01", "", false, false, 0},
+          {13, "tun0", "", "", true, false, 1}};
 }
 
 TEST(InterfaceCollector, JoinsTheSourcesPerDevice) {
   TempDir dir;
-  MakeSysfs(dir);
   dir.Write("libvirt/web1.xml", kDomstatus);
   config::Config cfg;
   InterfaceCollector::Settings settings;
   settings.libvirt_dir = (dir.path() / "libvirt").string();
   settings.ovsdb_socket = (dir.path() / "db.sock").string();  // no ovsdb-server here
-  InterfaceCollector c(cfg, settings, (dir.path() / "net").string());
+  InterfaceCollector c(cfg, settings, Links);
   std::string text;
   metrics::WriteText(text, c.Collect());
   EXPECT_EQ(text,
@@ -164,13 +151,11 @@ TEST(InterfaceCollector, JoinsTheSourcesPerDevice) {
 }
 
 TEST(InterfaceCollector, TapsWithoutAnySourceHaveEmptyIdentity) {
-  TempDir dir;
-  MakeSysfs(dir);
   config::Config cfg;
   InterfaceCollector::Settings settings;
   settings.libvirt_dir = "/nonexistent";
   settings.ovsdb_socket = "/nonexistent.sock";
-  InterfaceCollector c(cfg, settings, (dir.path() / "net").string());
+  InterfaceCollector c(cfg, settings, Links);
   std::string text;
   metrics::WriteText(text, c.Collect());
   EXPECT_NE(text.find("vnet_interface_info{device=\"vnet4\",ifindex=\"11\",mac=\"fe:54:00:ab:cd:ef\",queues=\"1\",vm_name=\"\","
