@@ -6,6 +6,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,18 +37,29 @@ class LinkSource {
   virtual uint32_t OwnNetns() const = 0;
 };
 
+// The system's devices. Collectors ask from their scrape threads at once: thread-safe.
 class SystemLinks : public LinkSource {
  public:
   SystemLinks();
+  ~SystemLinks() override;
+  SystemLinks(const SystemLinks&) = delete;
+  SystemLinks& operator=(const SystemLinks&) = delete;
   std::optional<std::map<uint32_t, std::string>> Links(uint32_t netns) override;
   std::string NetnsLabel(uint32_t netns) override;
   uint32_t OwnNetns() const override { return own_; }
 
  private:
-  std::optional<std::string> FindPath(uint32_t netns);
+  std::optional<std::string> FindPath(uint32_t netns);  // with mu_ held
+  std::optional<std::map<uint32_t, std::string>> OwnLinks();  // with mu_ held
 
   uint32_t own_;
+  std::mutex mu_;
   std::map<uint32_t, std::string> paths_;  // inode -> a path that opens it, checked on use
+  // The own namespace's devices are listed again only after the kernel announced a change of
+  // link on `events_` (or lost announcements): each collector asks at each scrape, and a list
+  // of 1,000 taps costs 10 ms.
+  int events_ = -1;
+  std::optional<std::map<uint32_t, std::string>> own_links_;
 };
 
 class DeviceTracker {

@@ -1,10 +1,14 @@
 // SystemLinks: device tables of any network namespace, entered from a short-lived thread so
 // the exporter's own threads never change namespace.
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -25,7 +29,7 @@ std::optional<uint32_t> Inode(const std::string& path) {
 
 // Names of the calling thread's namespace's devices, from a dump without statistics (if_nameindex()
 // asks for them: several times the cost with 1,000 taps); nullopt when the kernel does not answer.
-std::optional<std::map<uint32_t, std::string>> OwnLinks() {
+std::optional<std::map<uint32_t, std::string>> DumpNames() {
   std::map<uint32_t, std::string> out;
   try {
     for (auto& l : DumpLinks()) out[l.ifindex] = std::move(l.name);
@@ -41,6 +45,30 @@ SystemLinks::SystemLinks() {
   auto own = Inode("/proc/self/ns/net");
   if (!own) throw std::runtime_error("/proc/self/ns/net: cannot stat own network namespace");
   own_ = *own;
+  // Without it every call lists the devices again.
+  events_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_groups = RTMGRP_LINK;
+  if (events_ >= 0 && bind(events_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(events_);
+    events_ = -1;
+  }
+}
+
+SystemLinks::~SystemLinks() {
+  if (events_ >= 0) close(events_);
+}
+
+std::optional<std::map<uint32_t, std::string>> SystemLinks::OwnLinks() {
+  bool changed = events_ < 0 || !own_links_;
+  // Announcements are drained before the list is made: one that comes after is seen next time.
+  char buf[8192];
+  for (ssize_t n; events_ >= 0 && ((n = recv(events_, buf, sizeof(buf), MSG_DONTWAIT)) > 0 || errno == ENOBUFS);) {
+    changed = true;  // ENOBUFS: announcements were lost
+  }
+  if (changed) own_links_ = DumpNames();
+  return own_links_;
 }
 
 std::optional<std::string> SystemLinks::FindPath(uint32_t netns) {
@@ -63,6 +91,7 @@ std::optional<std::string> SystemLinks::FindPath(uint32_t netns) {
 }
 
 std::optional<std::map<uint32_t, std::string>> SystemLinks::Links(uint32_t netns) {
+  std::lock_guard lock(mu_);
   if (netns == own_) return OwnLinks();
   auto path = FindPath(netns);
   if (!path) return std::nullopt;
@@ -71,7 +100,7 @@ std::optional<std::map<uint32_t, std::string>> SystemLinks::Links(uint32_t netns
   std::optional<std::map<uint32_t, std::string>> out;
   // setns() for CLONE_NEWNET applies to the calling thread only.
   std::thread([&] {
-    if (setns(fd, CLONE_NEWNET) == 0) out = OwnLinks();
+    if (setns(fd, CLONE_NEWNET) == 0) out = DumpNames();
   }).join();
   close(fd);
   return out;
@@ -79,6 +108,7 @@ std::optional<std::map<uint32_t, std::string>> SystemLinks::Links(uint32_t netns
 
 std::string SystemLinks::NetnsLabel(uint32_t netns) {
   if (netns == own_) return "";
+  std::lock_guard lock(mu_);
   auto path = FindPath(netns);
   std::string prefix = std::string(kNamedNetns) + "/";
   if (path && path->compare(0, prefix.size(), prefix) == 0) return path->substr(prefix.size());
