@@ -51,6 +51,8 @@ const volatile __u32 backlog_mask = 65535;
  * (user namespaces) and fill tap_hists_other, never tap_hists.
  */
 const volatile __u32 host_netns = 0;
+/* Histograms per tap queue, or one per tap (its queues summed); set before load. */
+const volatile bool per_queue = false;
 /* One packet in `sample_every` is timed, per direction and CPU; set before load. */
 const volatile __u32 sample_every = 1;
 
@@ -185,7 +187,7 @@ static __always_inline bool sampled(__u32 dir)
 static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, __u32 dir, __u64 ns)
 {
 	static const struct hist zero;
-	struct tap_hist_key key = {.ifindex = ifindex, .netns = netns, .queue = queue, .dir = dir};
+	struct tap_hist_key key = {.ifindex = ifindex, .netns = netns, .queue = per_queue ? queue : 0, .dir = dir};
 	struct hist *h;
 
 	if (netns == host_netns)

@@ -47,9 +47,10 @@ void Forget(tap_bpf* s) {
 }  // namespace
 
 void TapCollector::Settings::Parse(const config::Reader& r) {
-  r.ExpectMap({"enabled", "backlog_slots", "max_series", "other_netns_max_series", "sample_every", "bucket_min",
-               "bucket_max"});
+  r.ExpectMap({"enabled", "backlog_slots", "max_series", "other_netns_max_series", "sample_every", "per_queue",
+               "bucket_min", "bucket_max"});
   if (auto c = r.Child("enabled")) enabled = c->Bool();
+  if (auto c = r.Child("per_queue")) per_queue = c->Bool();
   if (auto c = r.Child("backlog_slots")) {
     backlog_slots = c->Uint(1024, 1u << 22);
     // The programs pick a slot with a mask.
@@ -100,6 +101,7 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
         bpf_map__set_max_entries(s->maps.tap_hists_other, settings.other_netns_max_series);
         s->rodata->host_netns = links.OwnNetns();
         s->rodata->sample_every = settings.sample_every;
+        s->rodata->per_queue = settings.per_queue;
       },
       error);
   auto probe = ebpf::MakeProbe<Tables>(
@@ -175,9 +177,9 @@ std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
   series.merge(other_table_.Read(*m.hists_other, now));  // keys differ by namespace
   for (const auto& [s, h] : series) {
     if (s.key.dir >= TAP_DIR__MAX) continue;
-    metrics::AddHistogram(families[s.key.dir],
-                          {{"device", s.device.device}, {"netns", s.device.netns}, {"queue", std::to_string(s.key.queue)}},
-                          h, first, last);
+    metrics::Labels labels = {{"device", s.device.device}, {"netns", s.device.netns}};
+    if (cfg_.per_queue) labels.emplace_back("queue", std::to_string(s.key.queue));
+    metrics::AddHistogram(families[s.key.dir], labels, h, first, last);
   }
   return families;
 }

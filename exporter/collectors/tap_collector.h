@@ -36,11 +36,12 @@ class TapCollector : public Collector {
   struct Settings : config::Section {
     static constexpr const char* kName = "tap";
     uint32_t backlog_slots = 65536;  // packets waiting in tap rings timed at once (a power of two)
-    // (tap, queue, direction) histograms of the exporter's network namespace, and of all other
-    // namespaces together (which anyone can create, and fill).
+    // (tap, direction) histograms, (tap, queue, direction) with per_queue, of the exporter's
+    // network namespace, and of all other namespaces together (which anyone can create, and fill).
     uint32_t max_series = 4096;
     uint32_t other_netns_max_series = 1024;
     uint32_t sample_every = 1;  // packets per sample, per direction and CPU
+    bool per_queue = false;     // a histogram per tap queue (a `queue` label), else per tap
     std::chrono::nanoseconds bucket_min{std::chrono::microseconds(1)};
     std::chrono::nanoseconds bucket_max{std::chrono::seconds(4)};
     void Parse(const config::Reader& r);

@@ -61,6 +61,7 @@ class TapTest : public ::testing::Test {
     remote_mac_ = Mac(remote_.get(), "eth0");
 
     cfg_.devices.grace_period = std::chrono::seconds(2);
+    settings_.per_queue = true;
     collector_ = collectors::TapCollector::Attach(cfg_, settings_, links_);
     for (const auto& probe : collector_->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
     watcher_ = std::make_unique<net::LinkWatcher>(
@@ -69,15 +70,17 @@ class TapTest : public ::testing::Test {
 
   void TearDown() override { watcher_.reset(); }
 
-  // The histogram of `family` for vm0's `queue`.
+  // The histogram of `family` for vm0's `queue` (-1: of vm0, queues summed).
   Hist Get(const std::string& family, int queue) {
+    Labels want = {{"device", "vm0"}, {"netns", hv_->name()}};
+    if (queue >= 0) want["queue"] = std::to_string(queue);
     Hist h;
     for (const auto& f : collector_->Collect()) {
       if (f.name != family) continue;
       for (const auto& m : f.metric) {
         Labels l;
         for (const auto& lp : m.label) l[lp.name] = lp.value;
-        if (l != Labels{{"device", "vm0"}, {"netns", hv_->name()}, {"queue", std::to_string(queue)}}) continue;
+        if (l != want) continue;
         h.count = static_cast<double>(m.histogram.sample_count);
         for (const auto& b : m.histogram.bucket) h.buckets[b.upper_bound] = static_cast<double>(b.cumulative_count);
       }
@@ -127,6 +130,22 @@ TEST_F(TapTest, GuestToHostCountsEachFrameOnItsQueue) {
   }
   Hist h = Get("vnet_tap_tx_transit_seconds", 2);
   EXPECT_EQ(h.Le(0.008192) - before[2].Le(0.008192), 15) << "a sample above 8.192 ms";
+}
+
+// Per-queue histograms off (the default): the kernel sums a tap's queues, one series without
+// a queue label.
+TEST_F(TapTest, QueuesAreSummedInTheKernelWithoutPerQueue) {
+  watcher_.reset();
+  settings_.per_queue = false;
+  collector_ = collectors::TapCollector::Attach(cfg_, settings_, links_);
+  for (const auto& probe : collector_->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
+  uint64_t remote_rx = LinkStat(remote_.get(), "eth0", "rx_packets");
+  for (int q = 0; q < kQueues; q++) {
+    for (int i = 0; i < q + 1; i++) tap_->Write(ToRemote(5000, 6000), q);
+  }
+  ASSERT_TRUE(WaitFor([&] { return LinkStat(remote_.get(), "eth0", "rx_packets") >= remote_rx + 10; }));
+  EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", -1).count, 10);  // 1 + 2 + 3 + 4
+  for (int q = 0; q < kQueues; q++) EXPECT_EQ(Get("vnet_tap_tx_transit_seconds", q).count, 0) << "queue " << q;
 }
 
 // host -> guest: each queue gets its own flow (tun steers a flow to the queue the guest last

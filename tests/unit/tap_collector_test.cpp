@@ -71,6 +71,7 @@ class TapCollectorTest : public ::testing::Test {
 };
 
 TEST_F(TapCollectorTest, HistogramGoldenText) {
+  settings.per_queue = true;
   settings.bucket_min = std::chrono::microseconds(3);  // rounds up to 4us
   settings.bucket_max = std::chrono::microseconds(20);  // rounds up to 32us
   Make();
@@ -109,7 +110,7 @@ TEST_F(TapCollectorTest, DefaultRangeIsOneMicrosecondToFourSeconds) {
   Make();
   hists->rows = {{{7, FakeLinks::kOwn, 0, TAP_TX_TRANSIT}, hist{}}};
   std::string text = Text();
-  EXPECT_NE(text.find("vnet_tap_tx_transit_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"0\",le=\"1e-06\"} 0"),
+  EXPECT_NE(text.find("vnet_tap_tx_transit_seconds_bucket{device=\"vnet3\",netns=\"\",le=\"1e-06\"} 0"),
             std::string::npos);
   EXPECT_NE(text.find("le=\"4.194304\"} 0"), std::string::npos);
   EXPECT_EQ(text.find("le=\"8.388608\""), std::string::npos);
