@@ -1,5 +1,7 @@
 #include "collectors/drops_collector.h"
 
+#include <map>
+#include <string_view>
 
 #include "config/reader.h"
 #include "ebpf/loader.h"
@@ -124,17 +126,29 @@ std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
   std::vector<uint64_t> locations;
   for (const auto& [s, v] : series) locations.push_back(s.key.location);
   syms_->Resolve(locations);  // one pass over kallsyms for all of them
-  // Addresses inside one function are one series.
-  std::map<metrics::Labels, drop_value> by_labels;
+  // Addresses inside one function are one series. The key's views point into `series` and
+  // into the names resolved above: labels are copied once per series made, not per entry.
+  struct Key {
+    std::string_view device, netns, location;
+    uint32_t reason, protocol;
+    auto operator<=>(const Key&) const = default;
+  };
+  std::map<Key, drop_value> by_key;
   for (const auto& [s, v] : series) {
-    ebpf::Accumulate(by_labels[{{"device", s.device.device},
-                                {"netns", s.device.netns},
-                                {"reason", reasons_->Name(s.key.reason)},
-                                {"location", syms_->Name(s.key.location)},
-                                {"protocol", ProtoName(s.key.protocol)}}],
+    ebpf::Accumulate(by_key[{s.device.device, s.device.netns, syms_->Name(s.key.location), s.key.reason, s.key.protocol}],
                      v);
   }
-  for (const auto& [labels, v] : by_labels) {
+  std::map<uint32_t, std::string> reasons;  // each reason named once
+  packets.metric.reserve(by_key.size());
+  bytes.metric.reserve(by_key.size());
+  for (const auto& [k, v] : by_key) {
+    auto r = reasons.find(k.reason);
+    if (r == reasons.end()) r = reasons.emplace(k.reason, reasons_->Name(k.reason)).first;
+    const metrics::Labels labels = {{"device", std::string(k.device)},
+                                    {"netns", std::string(k.netns)},
+                                    {"reason", r->second},
+                                    {"location", std::string(k.location)},
+                                    {"protocol", ProtoName(k.protocol)}};
     metrics::AddCounter(packets, labels, static_cast<double>(v.packets));
     metrics::AddCounter(bytes, labels, static_cast<double>(v.bytes));
   }

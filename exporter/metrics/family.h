@@ -26,6 +26,7 @@ std::string ValidUtf8(const std::string& s);
 
 inline prometheus::ClientMetric& Add(prometheus::MetricFamily& f, const Labels& labels) {
   prometheus::ClientMetric& m = f.metric.emplace_back();
+  m.label.reserve(labels.size());
   for (const auto& [k, v] : labels) m.label.push_back({k, ValidUtf8(v)});
   return m;
 }
