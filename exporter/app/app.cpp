@@ -258,8 +258,9 @@ int Main(int argc, char** argv) {
                         },
                         [&] { return LandingPage(exporter, opts.telemetry_path); }, http::Limits{}, std::move(web));
     server.HandleReload([&] { return reloader.Reload(server); });
-    Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
+    // Before the line that says it serves: a SIGHUP sent on reading it is a reload, not ignored.
     serving = true;
+    Log(Level::kInfo, "listening on " + opts.listen_address + " (port " + std::to_string(server.port()) + ")");
     int sig = 0;
     for (;;) {
       std::unique_lock lock(signals_mu);
