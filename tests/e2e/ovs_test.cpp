@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <regex>
 
 #include "../support/netns.h"
@@ -78,13 +79,27 @@ TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
   // revalidator dump sets it anew and it can go 1 ms, 2 ms, 1 ms between the three reads (seen
   // under emulation), so it is only checked to be one ovs-vswitchd could report.
   const std::string dump = "vnet_ovs_upcall_dump_duration_seconds";
+  // Bounded in time, not in tries: in an emulated guest a try takes seconds, and flows expiring
+  // or ARP refreshes can keep the values moving for a minute.
   auto matching = [&] {
-    for (int attempt = 0; attempt < 20; attempt++) {
+    std::string moved;  // what changed during the last try, for the failure message
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+         std::chrono::steady_clock::now() < deadline;) {
       auto before = AppctlValues(vs, dp);
       auto families = exporter.Collect();
-      if (Value(families, "vnet_exporter_collector_success", {{"collector", "ovs"}}) != 1) continue;
+      if (Value(families, "vnet_exporter_collector_success", {{"collector", "ovs"}}) != 1) {
+        moved = "(the collector failed)";
+        continue;
+      }
       auto got = ExporterValues(families, dp);
-      if (AppctlValues(vs, dp) != before) continue;
+      auto again = AppctlValues(vs, dp);
+      if (again != before) {
+        moved.clear();
+        for (const auto& [k, v] : again) {
+          if (before[k] != v) moved += " " + k + ": " + std::to_string(before[k]) + " -> " + std::to_string(v);
+        }
+        continue;
+      }
       EXPECT_EQ(before.size(), 9u);
       for (const auto& [k, v] : before) {
         if (k == dump) continue;
@@ -95,7 +110,7 @@ TEST(OvsTest, MatchesOvsAppctlAndSurvivesVswitchd) {
       EXPECT_LT(got[dump], 60);
       return got;
     }
-    ADD_FAILURE() << "ovs-vswitchd's values never held still";
+    ADD_FAILURE() << "ovs-vswitchd's values never held still; last moved:" << moved;
     return std::map<std::string, double>{};
   };
 
