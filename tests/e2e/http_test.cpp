@@ -28,7 +28,7 @@
 namespace vnet::testing {
 namespace {
 
-TEST(HttpTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
+TEST(ExpositionTest, ScrapePassesPromtoolAndLandingPageShowsProbes) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs";
   config::Config cfg = collectors::ParseConfig(std::string(config::DefaultText()), "default");
   net::SystemLinks links;
