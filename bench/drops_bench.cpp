@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "maps.h"
 #include "prog_stats.h"
 #include "collectors/drops_collector.h"
 #include "collectors/exporter_collector.h"
@@ -56,24 +57,6 @@ uint32_t LastProgId() {
   uint32_t id = 0, next;
   while (bpf_prog_get_next_id(id, &next) == 0) id = next;
   return id;
-}
-
-// The newest per-CPU hash named "drops": the one the collector created in this process.
-int FindDropsMap() {
-  uint32_t id = 0;
-  int found = -1;
-  while (bpf_map_get_next_id(id, &id) == 0) {
-    int fd = bpf_map_get_fd_by_id(id);
-    struct bpf_map_info info = {};
-    uint32_t len = sizeof(info);
-    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && std::string(info.name) == "drops") {
-      if (found >= 0) close(found);
-      found = fd;
-    } else if (fd >= 0) {
-      close(fd);
-    }
-  }
-  return found;
 }
 
 long RssKiB() {
@@ -226,30 +209,11 @@ int main(int argc, char** argv) {
   double base_ms = ScrapeMs(exporter, 20, &bytes);
   size_t base_bytes = bytes;
 
-  // Fill: lo of this namespace, 128 reasons x 8 protocols x 16 kernel functions = 16384 keys.
-  int map = FindDropsMap();
-  std::vector<uint64_t> text;
-  {
-    std::ifstream ks("/proc/kallsyms");
-    std::string addr, type, name;
-    while (text.size() < 16 && ks >> addr >> type >> name) {
-      if (type == "T") text.push_back(std::stoull(addr, nullptr, 16) + 1);
-      std::getline(ks, name);
-    }
-  }
+  // Fill: lo of this namespace, every kind of drop (bench/maps.h).
+  int map = bench::FindMap("drops");
   struct stat st;
   stat("/proc/self/ns/net", &st);
-  int ncpu = libbpf_num_possible_cpus();
-  std::vector<drop_value> values(ncpu, drop_value{1, 100});
-  uint32_t inserted = 0;
-  for (uint32_t r = 0; r < 128; r++) {
-    for (uint32_t p = 0; p < 8; p++) {
-      for (uint64_t loc : text) {
-        drop_key k{loc, r, 1, static_cast<uint32_t>(st.st_ino), p};
-        if (bpf_map_update_elem(map, &k, values.data(), BPF_ANY) == 0) inserted++;
-      }
-    }
-  }
+  const uint32_t inserted = bench::FillDropsMap(map, static_cast<uint32_t>(st.st_ino));
   auto t0 = std::chrono::steady_clock::now();
   ScrapeMs(exporter, 1, &bytes);
   double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -10,7 +10,6 @@
 #include <bpf/libbpf.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,6 +28,7 @@
 #include <thread>
 
 #include "../tests/support/http.h"
+#include "maps.h"
 #include "net/devices.h"
 
 extern "C" {
@@ -44,26 +44,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kTaps = 1000, kQueues = 4, kScrapes = 10;
 
-// The newest map called `name`: the one the collector made in this process.
-int FindMap(const std::string& name) {
-  uint32_t id = 0;
-  int found = -1;
-  while (bpf_map_get_next_id(id, &id) == 0) {
-    int fd = bpf_map_get_fd_by_id(id);
-    bpf_map_info info = {};
-    uint32_t len = sizeof(info);
-    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && name == info.name) {
-      if (found >= 0) close(found);
-      found = fd;
-    } else if (fd >= 0) {
-      close(fd);
-    }
-  }
-  return found;
-}
-
 void ClearMap(int fd, size_t key_size) {
-  std::vector<char> key(key_size), next(key_size);
+  std::vector<char> next(key_size);
   while (bpf_map_get_next_key(fd, nullptr, next.data()) == 0) bpf_map_delete_elem(fd, next.data());
 }
 
@@ -90,30 +72,22 @@ double CpuMs(pid_t pid) {
 }
 
 // One scrape over loopback as Prometheus sends it (HTTP/1.1, gzip when asked): wall time, bytes
-// of the answer; its body in `body` when given.
-std::pair<double, size_t> Scrape(uint16_t port, bool gzip, std::string* body = nullptr) {
+// of the answer.
+std::pair<double, size_t> Scrape(uint16_t port, bool gzip) {
   const auto start = Clock::now();
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) throw std::runtime_error("connect");
+  int s = testing::ConnectLoopback(port);
   const std::string req =
       std::string("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n") + (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
   (void)!write(s, req.data(), req.size());
   size_t bytes = 0;
   char buf[1 << 16];
-  for (ssize_t n; (n = read(s, buf, sizeof(buf))) > 0;) {
-    bytes += n;
-    if (body) body->append(buf, n);
-  }
+  for (ssize_t n; (n = read(s, buf, sizeof(buf))) > 0;) bytes += n;
   close(s);
   return {std::chrono::duration<double, std::milli>(Clock::now() - start).count(), bytes};
 }
 
 struct Figures {
-  size_t samples = 0, bytes = 0, gzip_bytes = 0;
+  size_t samples = 0, bytes = 0;
   double ms = 0, gzip_ms = 0, cpu_ms = 0;
   long rss_kib = 0, peak_kib = 0;
   std::string collectors;  // each collector's own time in the last scrape
@@ -147,9 +121,7 @@ Figures Measure(pid_t exporter, uint16_t port) {
   }
   f.cpu_ms = (CpuMs(exporter) - cpu0) / kScrapes;
   for (int i = 0; i < kScrapes; i++) {
-    auto [ms, bytes] = Scrape(port, true);
-    packed.push_back(ms);
-    f.gzip_bytes = bytes;
+    packed.push_back(Scrape(port, true).first);
   }
   std::sort(plain.begin(), plain.end());
   std::sort(packed.begin(), packed.end());
@@ -206,8 +178,8 @@ struct Exporter {
       }
     }
     unlink(config.c_str());
-    taps = FindMap("tap_hists");
-    drops = FindMap("drops");
+    taps = bench::FindMap("tap_hists");
+    drops = bench::FindMap("drops");
     if (!up || taps < 0 || drops < 0) {
       std::cerr << "scale_bench: the exporter did not start, or its tap or drops collector did not attach\n";
       Stop();
@@ -285,25 +257,7 @@ int main(int argc, char** argv) {
   Print("1000 taps x 3 directions (default)", Measure(exporter.pid, kPort), base);
   ClearMap(exporter.taps, sizeof(tap_hist_key));
 
-  // The drops map full: lo, 128 reasons x 8 protocols x 16 kernel functions = 16384 keys.
-  std::vector<uint64_t> text;
-  {
-    std::ifstream ks("/proc/kallsyms");
-    std::string addr, type, name;
-    while (text.size() < 16 && ks >> addr >> type >> name) {
-      if (type == "T") text.push_back(std::stoull(addr, nullptr, 16) + 1);
-      std::getline(ks, name);
-    }
-  }
-  std::vector<drop_value> dv(libbpf_num_possible_cpus(), drop_value{1, 100});
-  for (uint32_t r = 0; r < 128; r++) {
-    for (uint32_t p = 0; p < 8; p++) {
-      for (uint64_t loc : text) {
-        drop_key k{loc, r, 1, netns, p};
-        bpf_map_update_elem(exporter.drops, &k, dv.data(), BPF_ANY);
-      }
-    }
-  }
+  bench::FillDropsMap(exporter.drops, netns);
   Print("drops map full (16384 keys)", Measure(exporter.pid, kPort), base);
   exporter.Stop();
 

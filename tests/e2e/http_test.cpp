@@ -112,12 +112,7 @@ TEST(HttpTest, MethodsAndPaths) {
 
 // A connection to the server on 127.0.0.1 that has sent `sent` and nothing more.
 int Connect(uint16_t port, const std::string& sent = "") {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) throw std::runtime_error("connect");
+  int s = ConnectLoopback(port);
   if (!sent.empty()) {
     EXPECT_EQ(send(s, sent.data(), sent.size(), MSG_NOSIGNAL), static_cast<ssize_t>(sent.size()));
   }

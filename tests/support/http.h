@@ -18,7 +18,8 @@ struct HttpResponse {
   std::string body;
 };
 
-inline HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path) {
+// A TCP connection to 127.0.0.1:`port`; throws when nothing listens there.
+inline int ConnectLoopback(uint16_t port) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -28,6 +29,11 @@ inline HttpResponse HttpRequest(uint16_t port, const std::string& method, const 
     close(s);
     throw std::runtime_error("connect 127.0.0.1:" + std::to_string(port));
   }
+  return s;
+}
+
+inline HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path) {
+  int s = ConnectLoopback(port);
   // A server that does not answer fails the test instead of hanging it.
   timeval timeout{30, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
