@@ -11,7 +11,7 @@
 #include <vector>
 
 extern "C" {
-#include "drops.h"
+#include "bpf/drops.h"
 }
 
 namespace vnet::bench {

@@ -32,9 +32,9 @@
 #include "net/devices.h"
 
 extern "C" {
-#include "drops.h"
-#include "hist.h"
-#include "tap.h"
+#include "bpf/drops.h"
+#include "bpf/hist.h"
+#include "bpf/tap.h"
 }
 
 namespace {

@@ -46,5 +46,8 @@ function(bpf_object name)
   add_custom_target(${name}_skel_gen DEPENDS ${skel})
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
-  target_include_directories(${name}_skel INTERFACE ${skel_dir} ${BPF_SOURCE_DIR})
+  # The shared headers as "bpf/<probe>.h", for quoted includes only: bpf/ itself on the include
+  # path would put bpf/sched.h in the place of the C library's <sched.h>.
+  target_include_directories(${name}_skel INTERFACE ${skel_dir})
+  target_compile_options(${name}_skel INTERFACE -iquote ${PROJECT_SOURCE_DIR})
 endfunction()

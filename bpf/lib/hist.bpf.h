@@ -21,16 +21,27 @@ static __always_inline __u32 log2_ceil(__u64 v)
 	return r + 1;
 }
 
-static __always_inline void hist_add(struct hist *h, __u64 ns)
+static __always_inline __u64 hist_slot(__u64 ns)
 {
 	/* A 64-bit index, clamped right before use: 5.10's verifier loses the bound of a 32-bit
 	 * one once it is widened for the address computation. */
 	__u64 slot = log2_ceil((ns + 999) / 1000);
 
-	if (slot >= HIST_SLOTS)
-		slot = HIST_SLOTS - 1;
-	h->slots[slot]++;
+	return slot < HIST_SLOTS ? slot : HIST_SLOTS - 1;
+}
+
+/* For a per-CPU value. */
+static __always_inline void hist_add(struct hist *h, __u64 ns)
+{
+	h->slots[hist_slot(ns)]++;
 	h->sum_ns += ns;
+}
+
+/* For a value every CPU writes. */
+static __always_inline void hist_add_atomic(struct hist *h, __u64 ns)
+{
+	__sync_fetch_and_add(&h->slots[hist_slot(ns)], 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
 }
 
 #endif

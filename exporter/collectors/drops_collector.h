@@ -17,7 +17,7 @@
 extern "C" {
 #include <linux/types.h>
 
-#include "drops.h"
+#include "bpf/drops.h"
 }
 
 namespace vnet::collectors {

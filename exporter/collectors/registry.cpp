@@ -5,6 +5,7 @@
 #include "collectors/drops_collector.h"
 #include "collectors/interface_collector.h"
 #include "collectors/ovs_collector.h"
+#include "collectors/sched_collector.h"
 #include "collectors/tap_collector.h"
 #include "collectors/upcall_collector.h"
 #include "config/reader.h"
@@ -37,6 +38,7 @@ const std::vector<Registration>& Registry() {
       Register<InterfaceCollector>(),
       Register<UpcallCollector>(),
       Register<OvsCollector>(),
+      Register<SchedCollector>(),
   };
   return registry;
 }

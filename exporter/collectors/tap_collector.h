@@ -17,7 +17,7 @@
 extern "C" {
 #include <linux/types.h>
 
-#include "tap.h"
+#include "bpf/tap.h"
 }
 
 namespace vnet::collectors {

@@ -23,7 +23,7 @@
 extern "C" {
 #include <linux/types.h>
 
-#include "upcall.h"
+#include "bpf/upcall.h"
 }
 
 namespace vnet::collectors {

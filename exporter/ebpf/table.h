@@ -22,6 +22,8 @@ class CounterTable {
   virtual ~CounterTable() = default;
   virtual std::vector<std::pair<Key, Value>> Read() const = 0;
   virtual void Erase(const std::vector<Key>& keys) = 0;
+  // Sets `key` to `value` (of a map that is not per-CPU), adding it: false when the map is full.
+  virtual bool Put(const Key& key, const Value& value) = 0;
   virtual uint32_t Capacity() const = 0;
 };
 
@@ -84,6 +86,10 @@ class HashTable : public CounterTable<Key, Value> {
 
   void Erase(const std::vector<Key>& keys) override {
     for (const Key& k : keys) bpf_map_delete_elem(fd_, &k);
+  }
+
+  bool Put(const Key& key, const Value& value) override {
+    return bpf_map_update_elem(fd_, &key, &value, BPF_ANY) == 0;
   }
 
   uint32_t Capacity() const override { return capacity_; }

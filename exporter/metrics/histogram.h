@@ -10,7 +10,7 @@
 extern "C" {
 #include <linux/types.h>
 
-#include "hist.h"
+#include "bpf/hist.h"
 }
 
 namespace vnet::metrics {

@@ -122,6 +122,12 @@ class FakeTable : public ebpf::CounterTable<Key, Value> {
       std::erase_if(rows, [&](const auto& r) { return std::memcmp(&r.first, &k, sizeof(k)) == 0; });
     }
   }
+  bool Put(const Key& key, const Value& value) override {
+    Erase({key});
+    if (rows.size() >= capacity) return false;
+    rows.emplace_back(key, value);
+    return true;
+  }
   uint32_t Capacity() const override { return capacity; }
 };
 

@@ -9,7 +9,7 @@
 
 // The kernel's slot function, compiled here to check it against the bounds the exporter prints.
 extern "C" {
-#include "lib/hist.bpf.h"
+#include "bpf/lib/hist.bpf.h"
 }
 
 namespace vnet::collectors {
