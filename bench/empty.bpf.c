@@ -33,3 +33,15 @@ int BPF_PROG(copy_datagram_empty)
 {
 	return 0;
 }
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch_empty)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sched_wakeup_empty)
+{
+	return 0;
+}

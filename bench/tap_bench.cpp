@@ -145,27 +145,11 @@ struct Bench {
 using bench::ProgStats;
 using bench::Stats;
 
-// Empty programs on the collector's three tracepoints, attached while this lives.
-class Empty {
- public:
-  explicit Empty(empty_bpf* skel) : skel_(skel) {
-    for (auto* p : Programs()) links_.push_back(bpf_program__attach(p));
-  }
-  ~Empty() {
-    for (auto* l : links_) bpf_link__destroy(l);
-  }
-  bool attached() const {
-    return std::all_of(links_.begin(), links_.end(), [](bpf_link* l) { return l != nullptr; });
-  }
-  // In the order of the collector's programs (tap_netif_receive_skb, tap_start_xmit, tap_copy_datagram).
-  std::vector<bpf_program*> Programs() const {
-    return {skel_->progs.netif_receive_skb_empty, skel_->progs.start_xmit_empty, skel_->progs.copy_datagram_empty};
-  }
-
- private:
-  empty_bpf* skel_;
-  std::vector<bpf_link*> links_;
-};
+// Empty programs on the collector's three tracepoints, in the order of its programs
+// (tap_netif_receive_skb, tap_start_xmit, tap_copy_datagram).
+std::vector<bpf_program*> EmptyPrograms(empty_bpf* skel) {
+  return {skel->progs.netif_receive_skb_empty, skel->progs.start_xmit_empty, skel->progs.copy_datagram_empty};
+}
 
 }  // namespace
 
@@ -203,7 +187,7 @@ int main() {
       double off = p.run();
       p.off.push_back(off);
       {
-        Empty empty(skel);
+        bench::Attached empty(EmptyPrograms(skel));
         if (!empty.attached()) {
           std::cerr << "empty programs did not attach\n";
           return 1;
@@ -236,7 +220,7 @@ int main() {
 
   std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "1";
   auto collector = collectors::TapCollector::Attach(cfg, {}, links);  // every packet
-  Empty empty(skel);
+  bench::Attached empty(EmptyPrograms(skel));
   std::printf("\n== per-event cost (kernel.bpf_stats_enabled): the collector's program and an empty one on the\n"
               "   same tracepoint, attached together; events per packet delivered\n");
   std::printf("%-40s %-22s %9s %9s %9s %10s\n", "path", "program", "ns/event", "empty", "own", "events/pkt");

@@ -161,9 +161,8 @@ std::vector<prometheus::MetricFamily> SchedCollector::Collect() const {
                                  "Threads of a kind the sched collector times, per VM and for ovs-vswitchd.",
                                  MetricType::Gauge);
   if (!probe_) return metrics::Families(std::move(delay), std::move(running), std::move(threads));
-  identity::ThreadScan scan = scan_();
-  std::lock_guard lock(mu_);
-  Track(scan, Clock::now());
+  std::lock_guard lock(mu_);  // also over the scan, which keeps what it classified for the next
+  Track(scan_(), Clock::now());
   auto& t = probe_->tables;
   // The stats first, then the clock, then the threads: a thread's running time so far is added
   // once, and never more than what it will have credited when it leaves the CPU, so the

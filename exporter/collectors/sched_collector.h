@@ -17,6 +17,7 @@
 #include "ebpf/probe.h"
 #include "ebpf/table.h"
 #include "identity/vm_threads.h"
+#include "metrics/family.h"
 #include "net/devices.h"
 
 extern "C" {

@@ -26,6 +26,7 @@
 #include "../support/http.h"
 #include "../support/netns.h"
 #include "../support/ovs.h"
+#include "../support/qemu.h"
 #include "app/app.h"
 #include "collectors/exporter_collector.h"
 #include "collectors/registry.h"
@@ -198,6 +199,8 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
   libvirt.Write("e2e-vm.xml", "<domstatus><domain><name>e2e-vm</name><uuid>0e2e</uuid><devices><interface "
                               "type='bridge'><mac address='02:00:00:00:00:10'/><source bridge='" + bridge +
                               "'/><target dev='" + tap_name + "'/></interface></devices></domain></domstatus>");
+  FakeQemu qemu;  // the VM's vCPU, for the sched collector
+  libvirt.Write("e2e-vm.pid", std::to_string(qemu.pid()) + "\n");
 
   // The exporter's BPF program panels need the kernel's run-time accounting.
   struct BpfStats {

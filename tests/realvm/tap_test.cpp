@@ -91,13 +91,16 @@ struct Counts {
 // qemu with a virtio NIC on the tap `tap` of namespace `ns`, its console in `console`.
 class Guest {
  public:
-  Guest(const Netns& ns, const std::string& tap, const std::string& console) : console_(console) {
+  // `name`: qemu's -name, with its threads named as libvirt has qemu name them.
+  Guest(const Netns& ns, const std::string& tap, const std::string& console, const std::string& name)
+      : console_(console) {
     const GuestImage image = GuestImage::Make();
     const std::string append = GuestImage::Append();
     pid_ = fork();
     if (pid_ == 0) {
       // No vhost: this machine has no vhost_net; qemu itself reads and writes the tap.
-      execlp("ip", "ip", "netns", "exec", ns.name().c_str(), "qemu-system-x86_64", "-accel", "tcg", "-m", "256",
+      execlp("ip", "ip", "netns", "exec", ns.name().c_str(), "qemu-system-x86_64", "-name",
+             ("guest=" + name + ",debug-threads=on").c_str(), "-accel", "tcg", "-m", "256",
              "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot", "-kernel", image.kernel.c_str(), "-initrd",
              image.initrd.c_str(), "-append", append.c_str(), "-netdev",
              ("tap,id=n0,ifname=" + tap + ",script=no,downscript=no,vhost=off").c_str(), "-device",
@@ -132,7 +135,8 @@ class RealVmTest : public ::testing::Test {
     remote_->Sh("ip link set eth0 address " + kRemoteMac + " && ip addr add " + kRemoteIp +
                 "/24 dev eth0 && ip link set eth0 up && ip neigh add " + kGuestIp + " lladdr " + kGuestMac +
                 " dev eth0 nud permanent");
-    guest_ = new Guest(*hv_, "vm0", std::string(VNET_BUILD_DIR) + "/vnic/console.log");
+    guest_name_ = p + "-guest";
+    guest_ = new Guest(*hv_, "vm0", std::string(VNET_BUILD_DIR) + "/vnic/console.log", guest_name_);
     ASSERT_TRUE(WaitFor([] { return system(("ip -n " + hv_->name() + " link show vm0 >/dev/null 2>&1").c_str()) == 0; },
                         std::chrono::seconds(60)));
     hv_->Sh("ip link set vm0 master br0 && ip link set vm0 up");
@@ -163,9 +167,14 @@ class RealVmTest : public ::testing::Test {
   static inline Netns *hv_ = nullptr, *remote_ = nullptr;
   static inline Guest* guest_ = nullptr;
   static inline Running* exporter_ = nullptr;
-  static inline std::string config_;
+  static inline std::string config_, guest_name_;
   static inline uint16_t port_ = 0;
 };
+
+// The samples of the sched collector's `family` for VM `vm` and thread kind `thread`.
+double SchedSample(uint16_t port, const std::string& family, const std::string& vm, const std::string& thread) {
+  return SampleOf(HttpGet(port, "/metrics").body, family + "{vm_name=\"" + vm + "\",thread=\"" + thread + "\"}");
+}
 
 // Forwarded through the bridge: each ping is one rx transit sample (remote -> guest) and each
 // reply one tx transit sample (guest -> remote), host-side times well under 1 ms; every packet
@@ -199,6 +208,21 @@ TEST_F(RealVmTest, HostLocalTrafficAndLoopbackScrapesGiveNoTransitSample) {
   EXPECT_EQ(after.tap_tx_packets - before.tap_tx_packets, static_cast<uint64_t>(kRounds));
   EXPECT_EQ(after.rx_backlog - before.rx_backlog, kRounds);
   std::printf("identity discards during host-local traffic: %.0f\n", after.identity - before.identity);
+}
+
+// qemu's threads are found by their names and the VM by qemu's -name: its one vCPU (-smp 1) and
+// its main loop (which reads the tap: no vhost here) wait for a CPU when the guest's pings wake
+// them, and run.
+TEST_F(RealVmTest, TheGuestsVcpuAndMainLoopAreTimedUnderItsName) {
+  EXPECT_EQ(SchedSample(port_, "vnet_sched_threads", guest_name_, "vcpu"), 1);
+  EXPECT_EQ(SchedSample(port_, "vnet_sched_threads", guest_name_, "main"), 1);
+  const double vcpu = SchedSample(port_, "vnet_sched_delay_seconds_count", guest_name_, "vcpu");
+  const double main = SchedSample(port_, "vnet_sched_delay_seconds_count", guest_name_, "main");
+  const double ran = SchedSample(port_, "vnet_sched_running_seconds_total", guest_name_, "vcpu");
+  ASSERT_EQ(Ping(*remote_, 10), 10);
+  EXPECT_GT(SchedSample(port_, "vnet_sched_delay_seconds_count", guest_name_, "vcpu"), vcpu);
+  EXPECT_GT(SchedSample(port_, "vnet_sched_delay_seconds_count", guest_name_, "main"), main);
+  EXPECT_GT(SchedSample(port_, "vnet_sched_running_seconds_total", guest_name_, "vcpu"), ran);
 }
 
 // libvirtd of this machine (started here when it is not running, without its default network)
@@ -313,6 +337,16 @@ TEST_F(LibvirtVmTest, PingsAreTransitSamplesOfTheTapLibvirtNamed) {
   EXPECT_NE(info.find("vm_name=\"" + name_ + "\""), std::string::npos) << info;
   EXPECT_NE(info.find("vm_mac=\"" + kGuestMac + "\""), std::string::npos) << info;
   EXPECT_NE(info.find("bridge=\"" + bridge_ + "\""), std::string::npos) << info;
+}
+
+// The VM libvirt started is named by its pid file in /run/libvirt/qemu; libvirt has qemu name
+// its threads, so its vCPU is timed.
+TEST_F(LibvirtVmTest, TheVmsVcpuIsTimedUnderItsLibvirtName) {
+  EXPECT_EQ(SchedSample(port_, "vnet_sched_threads", name_, "vcpu"), 1);
+  EXPECT_EQ(SchedSample(port_, "vnet_sched_threads", name_, "main"), 1);
+  const double before = SchedSample(port_, "vnet_sched_delay_seconds_count", name_, "vcpu");
+  ASSERT_EQ(Ping(*remote_, 5), 5);
+  EXPECT_GT(SchedSample(port_, "vnet_sched_delay_seconds_count", name_, "vcpu"), before);
 }
 
 }  // namespace

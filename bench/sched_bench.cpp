@@ -1,0 +1,188 @@
+// Benchmark of the sched collector, whose programs run at every context switch of the host.
+// Prints, from one run:
+//  1. a context-switch-heavy workload's round trips per second (two threads on one CPU passing
+//     a byte back and forth through pipes: two wakeups and two switches a round trip) with
+//     nothing attached, and its ratio with empty programs on sched_switch and sched_wakeup, with
+//     the collector attached while the workload is not tracked (every other thread of a host),
+//     and while it is (its threads named as a VM's vCPUs); medians of rounds.
+//  2. the per-event cost of each program (kernel.bpf_stats_enabled on), beside the empty program
+//     on the same tracepoint attached at the same time, untracked and tracked.
+#include <bpf/libbpf.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "../tests/support/fixtures.h"
+#include "collectors/registry.h"
+#include "collectors/sched_collector.h"
+#include "prog_stats.h"
+
+extern "C" {
+#include "empty.skel.h"
+}
+
+namespace vnet {
+namespace {
+
+constexpr auto kRun = std::chrono::seconds(1);
+constexpr int kRounds = 5;
+
+void PinToCpu0() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  CPU_SET(0, &cpus);
+  pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+}
+
+// Round trips per second of two threads named `a` and `b` on CPU 0.
+double PingPong(const char* a, const char* b) {
+  int ab[2], ba[2];
+  if (pipe(ab) != 0 || pipe(ba) != 0) return 0;
+  std::atomic<bool> stop{false};
+  std::thread peer([&] {
+    pthread_setname_np(pthread_self(), b);
+    PinToCpu0();
+    for (char c; read(ab[0], &c, 1) == 1 && c;) {
+      if (write(ba[1], &c, 1) != 1) break;
+    }
+  });
+  uint64_t trips = 0;
+  std::thread self([&] {
+    pthread_setname_np(pthread_self(), a);
+    PinToCpu0();
+    const auto end = std::chrono::steady_clock::now() + kRun;
+    for (char c = 1; std::chrono::steady_clock::now() < end; trips++) {
+      if (write(ab[1], &c, 1) != 1 || read(ba[0], &c, 1) != 1) break;
+    }
+    char zero = 0;
+    (void)!write(ab[1], &zero, 1);
+  });
+  self.join();
+  peer.join();
+  for (int fd : {ab[0], ab[1], ba[0], ba[1]}) close(fd);
+  return static_cast<double>(trips) / std::chrono::duration<double>(kRun).count();
+}
+
+// Empty programs on the collector's two tracepoints, in the order of its programs.
+std::vector<bpf_program*> EmptyPrograms(empty_bpf* skel) {
+  return {skel->progs.sched_switch_empty, skel->progs.sched_wakeup_empty};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+}  // namespace vnet
+
+int main() {
+  using namespace vnet;
+  if (geteuid() != 0) {
+    std::cerr << "sched_bench: needs root\n";
+    return 1;
+  }
+  std::string old_stats;
+  std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> old_stats;
+  std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "0";
+  empty_bpf* skel = empty_bpf__open_and_load();
+  if (!skel) {
+    std::cerr << "empty programs did not load\n";
+    return 1;
+  }
+  // This process plays a VM's qemu when its pid file is in `libvirt`: its threads named "CPU n/KVM"
+  // are then tracked.
+  testing::TempDir libvirt;
+  prctl(PR_SET_NAME, "qemu-system-x86");
+  config::Config cfg = collectors::ParseConfig(
+      "collectors:\n  interface: {libvirt_dir: " + libvirt.path().string() + "}\n", "bench.yaml");
+  const auto& settings = cfg.Get<collectors::SchedCollector::Settings>();
+  auto attach = [&](bool tracked) {
+    std::filesystem::remove(libvirt.path() / "bench.pid");
+    if (tracked) libvirt.Write("bench.pid", std::to_string(getpid()));
+    auto c = collectors::SchedCollector::Attach(cfg, settings);
+    if (!c->Probes()[0].attached) {
+      std::cerr << "sched probe not attached: " << c->Probes()[0].error << "\n";
+      std::exit(1);
+    }
+    return c;
+  };
+  // Threads are found by a scrape: the workload's are made first, named, and found while they wait.
+  auto run = [&](collectors::SchedCollector* c) {
+    if (!c) return PingPong("bench-a", "bench-b");
+    std::atomic<bool> started{false};
+    double r = 0;
+    std::thread t([&] {
+      started = true;
+      r = PingPong("CPU 0/KVM", "CPU 1/KVM");
+    });
+    while (!started) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c->Collect();  // finds them (when this process is a VM)
+    t.join();
+    return r;
+  };
+
+  std::vector<double> off, empty, untracked, tracked;
+  for (int round = 0; round < kRounds; round++) {
+    const double base = PingPong("bench-a", "bench-b");
+    off.push_back(base);
+    {
+      bench::Attached e(EmptyPrograms(skel));
+      if (!e.attached()) {
+        std::cerr << "empty programs did not attach\n";
+        return 1;
+      }
+      empty.push_back(PingPong("bench-a", "bench-b") / base);
+    }
+    {
+      auto c = attach(false);
+      untracked.push_back(PingPong("bench-a", "bench-b") / base);
+    }
+    auto c = attach(true);
+    tracked.push_back(run(c.get()) / base);
+  }
+  std::printf("== context switches: round trips/s of two threads on one CPU through pipes with nothing attached,\n"
+              "   and the ratio to it with empty programs on sched_switch and sched_wakeup, with the collector\n"
+              "   while the threads are not tracked (a host's other threads) and while they are (a VM's vCPUs)\n"
+              "   (medians of %d rounds of %lds runs)\n",
+              kRounds, static_cast<long>(kRun.count()));
+  std::printf("%12s %9s %10s %9s   %s\n", "off", "empty", "untracked", "tracked", "untracked: min..max of rounds");
+  std::printf("%12.0f %8.3fx %9.3fx %8.3fx   %.3f..%.3f\n", Median(off), Median(empty), Median(untracked),
+              Median(tracked), *std::min_element(untracked.begin(), untracked.end()),
+              *std::max_element(untracked.begin(), untracked.end()));
+
+  std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "1";
+  std::printf("\n== per-event cost (kernel.bpf_stats_enabled): the collector's program and an empty one on the\n"
+              "   same tracepoint, attached together\n");
+  std::printf("%-10s %-18s %9s %9s %9s\n", "threads", "program", "ns/event", "empty", "own");
+  for (bool t : {false, true}) {
+    auto c = attach(t);
+    bench::Attached e(EmptyPrograms(skel));
+    std::vector<bench::ProgStats> before, before_empty;
+    for (const auto& p : c->Programs()) before.push_back(bench::Stats(p.fd));
+    for (auto* p : e.Programs()) before_empty.push_back(bench::Stats(bpf_program__fd(p)));
+    run(t ? c.get() : nullptr);
+    for (size_t i = 0; i < c->Programs().size(); i++) {
+      bench::ProgStats s = bench::Stats(c->Programs()[i].fd), es = bench::Stats(bpf_program__fd(e.Programs()[i]));
+      uint64_t runs = s.runs - before[i].runs, ns = s.ns - before[i].ns;
+      uint64_t eruns = es.runs - before_empty[i].runs, ens = es.ns - before_empty[i].ns;
+      double per = runs ? static_cast<double>(ns) / runs : 0, eper = eruns ? static_cast<double>(ens) / eruns : 0;
+      std::printf("%-10s %-18s %9.1f %9.1f %9.1f\n", t ? "tracked" : "untracked", c->Programs()[i].name.c_str(), per,
+                  eper, per - eper);
+    }
+  }
+  empty_bpf__destroy(skel);
+  std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << old_stats;
+  return 0;
+}
