@@ -116,7 +116,7 @@ TEST(Config, EveryCollectorHasItsSection) {
   Config c = collectors::ParseConfig("collectors: {ovs: {enabled: false}}", "t");
   std::vector<std::string> names;
   for (const auto& [name, section] : c.collectors) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"drops", "interface", "ovs", "tap", "upcall"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"drops", "interface", "ovs", "sched", "tap", "upcall"}));
   EXPECT_FALSE(c.Get<Ovs>().enabled);
   EXPECT_TRUE(c.Get<Upcall>().enabled);
   EXPECT_EQ(ErrorOf("collectors:\n  ovs:\n    max_entries: 64\n"), "test.yaml:3: collectors.ovs.max_entries: unknown key");
