@@ -15,6 +15,9 @@ enum sched_thread_kind {
 	SCHED_THREAD_KIND__MAX,
 };
 
+/* Thread ids are below PID_MAX_LIMIT (4M on 64-bit): a bit each in sched_tracked, 512 KiB. */
+#define SCHED_TID_LIMIT (4 * 1024 * 1024)
+
 /* A tracked thread, by thread id: written by the exporter, timestamps by the probe. */
 struct sched_thread {
 	__u64 queued_at;  /* bpf_ktime_get_ns() when it became runnable; 0: not waiting */

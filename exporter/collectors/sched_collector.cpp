@@ -65,6 +65,9 @@ std::unique_ptr<SchedCollector> SchedCollector::Attach(const config::Config& cfg
       std::move(loaded),
       [](sched_bpf* s) {
         return Tables{std::make_unique<ebpf::HashTable<__u32, sched_thread>>(s->maps.sched_threads),
+                      [s](uint32_t word, uint64_t bits) {
+                        return bpf_map_update_elem(bpf_map__fd(s->maps.sched_tracked), &word, &bits, BPF_ANY) == 0;
+                      },
                       std::make_unique<ebpf::HashTable<sched_key, sched_stats>>(s->maps.sched_stats),
                       [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.sched_stat, i); }, ebpf::MonotonicNs};
       },
@@ -101,6 +104,14 @@ void SchedCollector::Forget(uint32_t pid) const {
   probe_->tables.stats->Erase(keys);
 }
 
+void SchedCollector::Mark(uint32_t tid, bool on) const {
+  const uint32_t word = tid / 64;
+  uint64_t& bits = tracked_bits_[word];
+  bits = on ? bits | 1ull << (tid % 64) : bits & ~(1ull << (tid % 64));
+  probe_->tables.set_tracked(word, bits);
+  if (!bits) tracked_bits_.erase(word);
+}
+
 void SchedCollector::Track(const identity::ThreadScan& scan, Clock::time_point now) const {
   // A known pid with another start time is another process: what the old one counted goes now.
   std::set<std::string> live_vms;
@@ -132,6 +143,8 @@ void SchedCollector::Track(const identity::ThreadScan& scan, Clock::time_point n
   for (const auto& [tid, t] : tracked_) {
     if (!scan.threads.count(tid)) gone.push_back(tid);
   }
+  // The filter first: the probe looks a thread up only while its bit is set.
+  for (__u32 tid : gone) Mark(tid, false);
   threads.Erase(gone);
   for (__u32 tid : gone) tracked_.erase(tid);
   for (const auto& [tid, t] : scan.threads) {
@@ -140,11 +153,12 @@ void SchedCollector::Track(const identity::ThreadScan& scan, Clock::time_point n
     sched_thread v{};
     v.pid = t.pid;
     v.kind = t.kind;
-    if (threads.Put(tid, v)) {
+    if (tid < SCHED_TID_LIMIT && threads.Put(tid, v)) {
       tracked_[tid] = t;
+      Mark(tid, true);
     } else {
       threads_full_++;
-      tracked_.erase(tid);
+      if (tracked_.erase(tid)) Mark(tid, false);
     }
   }
 }

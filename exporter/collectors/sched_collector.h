@@ -33,6 +33,7 @@ class SchedCollector : public Collector {
   // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
   struct Tables {
     std::unique_ptr<ebpf::CounterTable<__u32, sched_thread>> threads;  // written by the collector
+    std::function<bool(uint32_t word, uint64_t bits)> set_tracked;      // a word of sched_tracked
     std::unique_ptr<ebpf::CounterTable<sched_key, sched_stats>> stats;
     std::function<uint64_t(uint32_t)> stat;  // enum sched_stat
     std::function<uint64_t()> now_ns;        // the clock of bpf_ktime_get_ns()
@@ -68,6 +69,8 @@ class SchedCollector : public Collector {
   // Hands the scan's threads to the probe and retires processes that are gone. mu_ held.
   void Track(const identity::ThreadScan& scan, Clock::time_point now) const;
   void Forget(uint32_t pid) const;
+  // Sets thread `tid`'s bit in sched_tracked (the probe's filter) to `on`.
+  void Mark(uint32_t tid, bool on) const;
 
   struct Process {
     identity::TrackedProcess identity;
@@ -80,6 +83,7 @@ class SchedCollector : public Collector {
   Clock::duration grace_;
   mutable std::mutex mu_;
   mutable std::map<uint32_t, identity::TrackedThread> tracked_;  // what the threads map holds
+  mutable std::map<uint32_t, uint64_t> tracked_bits_;             // sched_tracked's words that are not 0
   mutable std::map<uint32_t, Process> processes_;                // by pid, exited ones in their grace period
   mutable uint64_t threads_full_ = 0;  // threads not tracked: the map was full
   mutable uint64_t stats_entries_ = 0;

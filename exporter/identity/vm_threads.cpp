@@ -142,8 +142,14 @@ ThreadScan VmThreads::Scan() {
 
   std::map<uint32_t, bool> tracked;  // pid -> is ovs-vswitchd
   std::vector<std::pair<uint32_t, uint32_t>> vhost_kthreads;  // (thread, qemu pid)
+  std::set<uint32_t> others;
+  scans_++;
   for (uint32_t pid : Ids(proc_)) {
     const std::string dir = proc_ + "/" + std::to_string(pid);
+    if (others_.count(pid) && !libvirt.count(pid) && (pid + scans_) % kRecheck != 0) {
+      others.insert(pid);
+      continue;
+    }
     const std::string comm = Comm(dir + "/comm");
     if (IsQemu(comm)) {
       auto l = libvirt.find(pid);
@@ -157,16 +163,24 @@ ThreadScan VmThreads::Scan() {
     } else if (StartsWith(comm, "vhost-")) {
       // Before 6.4 a vhost worker is a kernel thread of its own, named after its qemu.
       if (auto qemu = ParseId(std::string_view(comm).substr(6))) vhost_kthreads.emplace_back(pid, *qemu);
+    } else {
+      others.insert(pid);
     }
   }
+  others_ = std::move(others);
   for (const auto& [tid, qemu] : vhost_kthreads) {
     if (tracked.count(qemu) && !tracked[qemu]) out.threads[tid] = {qemu, SCHED_VHOST};
   }
+  std::set<uint32_t> untracked;
   for (const auto& [pid, ovs] : tracked) {
     const std::string tasks = proc_ + "/" + std::to_string(pid) + "/task/";
     for (uint32_t tid : Ids(tasks)) {
       if (auto k = known_.find(tid); k != known_.end() && k->second.pid == pid) {
         out.threads[tid] = k->second;
+        continue;
+      }
+      if (untracked_.count(tid) && (tid + scans_) % kRecheck != 0) {
+        untracked.insert(tid);
         continue;
       }
       std::optional<uint32_t> kind;
@@ -176,10 +190,15 @@ ThreadScan VmThreads::Scan() {
         kind = tid == pid ? QemuThreadKind("", true, pid)
                           : QemuThreadKind(Comm(tasks + std::to_string(tid) + "/comm"), false, pid);
       }
-      if (kind) out.threads[tid] = {pid, *kind};
+      if (kind) {
+        out.threads[tid] = {pid, *kind};
+      } else {
+        untracked.insert(tid);
+      }
     }
   }
   known_ = out.threads;
+  untracked_ = std::move(untracked);
   return out;
 }
 

@@ -95,6 +95,28 @@ TEST(VmThreadsTest, FindsQemusThreadsVhostWorkersAndOvsHandlers) {
   EXPECT_EQ(scan.threads[106].kind, SCHED_VCPU);
 }
 
+// A process that execs qemu after it was first seen: found within kRecheck scans, at the next
+// one when libvirt's pid file names it.
+TEST(VmThreadsTest, AProcessThatBecomesQemuIsFound) {
+  TempDir proc, libvirt;
+  Process(proc, 100, "libvirtd", "", {{100, "libvirtd"}});
+  Process(proc, 200, "sh", "", {{200, "sh"}});
+  identity::VmThreads threads(proc.path().string(), libvirt.path().string());
+  EXPECT_TRUE(threads.Scan().processes.empty());
+  Process(proc, 100, "qemu-system-x86", "qemu\0-name\0guest=late\0"s, {{100, "qemu-system-x86"}});
+  Process(proc, 200, "qemu-system-x86", "qemu\0-name\0guest=named\0"s, {{200, "qemu-system-x86"}});
+  libvirt.Write("named.pid", "200");
+  auto scan = threads.Scan();
+  EXPECT_EQ(scan.processes[200].vm_name, "named");
+  int scans = 1;
+  while (!scan.processes.count(100) && scans < 100) {
+    scan = threads.Scan();
+    scans++;
+  }
+  EXPECT_LE(scans, static_cast<int>(identity::VmThreads::kRecheck));
+  EXPECT_EQ(scan.processes[100].vm_name, "late");
+}
+
 // Inputs others control: a name longer than any comm, a huge command line, a FIFO.
 TEST(VmThreadsTest, OversizedAndOddFilesAreSkipped) {
   TempDir proc, libvirt;
@@ -115,7 +137,12 @@ class SchedCollectorTest : public ::testing::Test {
     auto s = std::make_unique<FakeTable<sched_key, sched_stats>>();
     threads = t.get();
     stats = s.get();
-    probe->tables = {std::move(t), std::move(s), [](uint32_t) { return uint64_t{7}; }, [this] { return now_ns; }};
+    probe->tables = {std::move(t),
+                     [this](uint32_t word, uint64_t bits) {
+                       bitmap[word] = bits;
+                       return true;
+                     },
+                     std::move(s), [](uint32_t) { return uint64_t{7}; }, [this] { return now_ns; }};
     probe->attach_type = "tp_btf";
     cfg.devices.grace_period = std::chrono::seconds(300);
     collector = std::make_unique<SchedCollector>(std::move(probe), "", [this] { return scan; }, cfg);
@@ -150,6 +177,7 @@ class SchedCollectorTest : public ::testing::Test {
   config::Config cfg;
   identity::ThreadScan scan;
   uint64_t now_ns = 1'000'000'000;
+  std::map<uint32_t, uint64_t> bitmap;  // sched_tracked's words as last written
   FakeTable<__u32, sched_thread>* threads = nullptr;
   FakeTable<sched_key, sched_stats>* stats = nullptr;
   std::unique_ptr<SchedCollector> collector;
@@ -176,6 +204,8 @@ TEST_F(SchedCollectorTest, HandsTheFoundThreadsToTheProbe) {
   }
   EXPECT_EQ(Value("vnet_sched_threads", {{"vm_name", "web1"}, {"thread", "vcpu"}}), 1);
   EXPECT_EQ(Value("vnet_sched_threads", {{"thread", "handler"}}), 1);
+  // The probe's filter: a bit per thread in the map, 100 and 101 in word 1, 301 in word 4.
+  EXPECT_EQ(bitmap, (std::map<uint32_t, uint64_t>{{1, 1ull << 36 | 1ull << 37}, {4, 1ull << 45}}));
 }
 
 TEST_F(SchedCollectorTest, SeriesPerVmAndKindWithTheRunningThreadsTimeSoFar) {
@@ -228,7 +258,8 @@ TEST_F(SchedCollectorTest, WithoutGraceAnExitedVmGoesAtOnce) {
   auto t = std::make_unique<FakeTable<__u32, sched_thread>>();
   auto s = std::make_unique<FakeTable<sched_key, sched_stats>>();
   stats = s.get();
-  probe->tables = {std::move(t), std::move(s), [](uint32_t) { return uint64_t{0}; }, [this] { return now_ns; }};
+  probe->tables = {std::move(t), [](uint32_t, uint64_t) { return true; }, std::move(s),
+                   [](uint32_t) { return uint64_t{0}; }, [this] { return now_ns; }};
   collector = std::make_unique<SchedCollector>(std::move(probe), "", [this] { return scan; }, cfg);
   Count(100, SCHED_VCPU, 4, 0);
   EXPECT_EQ(Value("vnet_sched_delay_seconds", {{"vm_name", "web1"}, {"thread", "vcpu"}}), 4);
