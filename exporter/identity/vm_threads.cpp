@@ -13,6 +13,7 @@ namespace {
 constexpr std::size_t kCommBytes = 64;         // TASK_COMM_LEN is 16
 constexpr std::size_t kCmdlineBytes = 1 << 16;  // qemu's command lines are a few kilobytes
 constexpr std::size_t kStatBytes = 4096;
+constexpr std::size_t kMaxNameBytes = 256;  // of a VM named by its own command line
 
 struct CloseDir {
   void operator()(DIR* d) const { closedir(d); }
@@ -138,7 +139,11 @@ std::map<std::string, uint32_t> VmThreads::LibvirtPids() const {
 ThreadScan VmThreads::Scan() {
   ThreadScan out;
   std::map<uint32_t, std::string> libvirt;  // pid -> domain name
-  for (const auto& [name, pid] : LibvirtPids()) libvirt[pid] = name;
+  std::set<std::string> libvirt_names;
+  for (const auto& [name, pid] : LibvirtPids()) {
+    libvirt[pid] = name;
+    libvirt_names.insert(name);
+  }
 
   std::map<uint32_t, bool> tracked;  // pid -> is ovs-vswitchd
   std::vector<std::pair<uint32_t, uint32_t>> vhost_kthreads;  // (thread, qemu pid)
@@ -153,7 +158,15 @@ ThreadScan VmThreads::Scan() {
     const std::string comm = Comm(dir + "/comm");
     if (IsQemu(comm)) {
       auto l = libvirt.find(pid);
-      std::string name = l != libvirt.end() ? l->second : QemuVmName(Read(dir + "/cmdline", kCmdlineBytes));
+      std::string name;
+      if (l != libvirt.end()) {
+        name = l->second;
+      } else {
+        // The process chose its command line: a name of a VM libvirt runs would mix into that
+        // VM's series, an endless one into every label.
+        name = QemuVmName(Read(dir + "/cmdline", kCmdlineBytes));
+        if (name.size() > kMaxNameBytes || libvirt_names.count(name)) continue;
+      }
       if (name.empty()) continue;
       out.processes[pid] = {StartTime(Read(dir + "/stat", kStatBytes)), name};
       tracked[pid] = false;

@@ -1,7 +1,8 @@
 // The threads a VM's network depends on, found in /proc by their names: each qemu process's
 // vCPUs, main loop, I/O threads and vhost workers, and ovs-vswitchd's handlers and
 // revalidators. A qemu process is named by libvirt (its <name>.pid file) or by its own
-// `-name`; one with neither is not tracked (no name to give its series).
+// `-name`; one with neither is not tracked (no name to give its series), nor one whose own name
+// is a libvirt VM's or longer than 256 bytes.
 #pragma once
 
 #include <cstdint>

@@ -2,10 +2,12 @@
 // pid file, its thread named as qemu names a vCPU); a real-time competitor of the test's own,
 // pinned to the same CPU, makes the vCPU wait a known time: woken while the competitor spins,
 // or preempted by it while spinning itself.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -27,6 +29,8 @@ namespace {
 using Labels = std::map<std::string, std::string>;
 const std::string kVm = "vnet-sched-test";
 constexpr auto kSpin = std::chrono::milliseconds(3);
+// VHOST_SET_OWNER of <linux/vhost.h>, which does not compile as C++.
+const unsigned long kVhostSetOwner = _IO(0xAF, 0x01);
 
 void SpinFor(std::chrono::nanoseconds d) {
   const auto end = std::chrono::steady_clock::now() + d;
@@ -222,6 +226,36 @@ TEST_F(SchedTest, RawTracepointsTimeTheSameWaits) {
   const Hist h = Delay(vcpu);
   EXPECT_EQ(h.count, 5);
   EXPECT_EQ(h.Le(0.002048), 0) << "a wait shorter than the competitor's 3 ms spin";
+}
+
+// A VM's vhost worker (what VHOST_SET_OWNER on /dev/vhost-net starts for qemu's vhost=on NICs):
+// a kernel thread "vhost-<pid>" before 6.4, a thread of the VM's process since; either is the
+// VM's `vhost` thread.
+TEST_F(SchedTest, AVmsVhostWorkerIsItsVhostThread) {
+  if (access("/dev/vhost-net", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/vhost-net (vhost_net is not loaded)";
+  int done[2];
+  ASSERT_EQ(pipe(done), 0);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t vm = fork();
+  if (vm == 0) {
+    prctl(PR_SET_NAME, "qemu-system-x86");
+    const int fd = open("/dev/vhost-net", O_RDWR);
+    const char ok = fd >= 0 && ioctl(fd, kVhostSetOwner) == 0 ? 'y' : 'n';
+    (void)!write(ready[1], &ok, 1);
+    char c;
+    (void)!read(done[0], &c, 1);
+    _exit(0);
+  }
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  EXPECT_EQ(ok, 'y') << "VHOST_SET_OWNER failed";
+  libvirt_.Write("vhost-vm.pid", std::to_string(vm) + "\n");
+  EXPECT_EQ(Value("vnet_sched_threads", {{"vm_name", "vhost-vm"}, {"thread", "vhost"}}), 1);
+  EXPECT_EQ(Value("vnet_sched_threads", {{"vm_name", "vhost-vm"}, {"thread", "main"}}), 1);
+  close(done[1]);
+  waitpid(vm, nullptr, 0);
+  for (int fd : {done[0], ready[0], ready[1]}) close(fd);
 }
 
 // A libvirt pid file whose process is not qemu (a stale file, the pid reused) names no VM.

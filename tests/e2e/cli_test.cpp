@@ -346,7 +346,7 @@ TEST(CliTest, RunsAsAnUnprivilegedUserWithTheUnitsCapabilities) {
     EXPECT_EQ(m[3], "1") << m[1] << " " << m[2] << "\n" << e.output();
     attached++;
   }
-  EXPECT_EQ(attached, 4);  // drops: kfree_skb; tap: its three
+  EXPECT_EQ(attached, 6);  // drops: kfree_skb; tap: its three; sched: sched_switch, sched_wakeup
   EXPECT_NE(r.body.find("vnet_exporter_collector_success{collector=\"drops\"} 1\n"), std::string::npos);
   EXPECT_EQ(e.output().find(" error "), std::string::npos) << e.output();
   const std::string status = "/proc/" + std::to_string(e.pid()) + "/status";

@@ -122,11 +122,27 @@ TEST(VmThreadsTest, OversizedAndOddFilesAreSkipped) {
   TempDir proc, libvirt;
   Process(proc, 100, "qemu-system-x86", "qemu\0-name\0"s + std::string(1 << 17, 'a'), {{100, "x"}});
   Process(proc, 200, std::string(100, 'q'), "", {});
+  Process(proc, 300, "qemu-system-x86", "qemu\0-name\0"s + std::string(257, 'b'), {{300, "x"}});
   libvirt.Write("huge.pid", std::string(100, '1'));
   identity::VmThreads threads(proc.path().string(), libvirt.path().string());
   auto scan = threads.Scan();
   EXPECT_TRUE(scan.processes.empty());
   EXPECT_TRUE(scan.threads.empty());
+}
+
+// Any user may start a qemu (or a process named like one) calling itself after a VM libvirt runs:
+// it is not timed, so it cannot mix into that VM's series.
+TEST(VmThreadsTest, AQemuCallingItselfALibvirtVmIsNotTimed) {
+  TempDir proc, libvirt;
+  Process(proc, 100, "qemu-system-x86", "qemu\0-name\0guest=web1\0"s, {{100, "x"}});
+  Process(proc, 200, "qemu-system-x86", "qemu\0-name\0guest=web1\0"s, {{200, "x"}});
+  Process(proc, 300, "qemu-system-x86", "qemu\0-name\0guest=mine\0"s, {{300, "x"}});
+  libvirt.Write("web1.pid", "100");
+  identity::VmThreads threads(proc.path().string(), libvirt.path().string());
+  auto scan = threads.Scan();
+  ASSERT_EQ(scan.processes.size(), 2u);
+  EXPECT_EQ(scan.processes[100].vm_name, "web1");
+  EXPECT_EQ(scan.processes[300].vm_name, "mine");
 }
 
 class SchedCollectorTest : public ::testing::Test {
