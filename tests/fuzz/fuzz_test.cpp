@@ -1,8 +1,9 @@
-// Bounded, seeded fuzzing of everything others write: the configurations, libvirt's domain XML,
-// OVSDB and ovs-vswitchd replies (parsed, and framed over a real unix socket) and HTTP requests
-// (parsed, and sent to a real server). Each target mutates real samples a few thousand times
-// with a fixed seed, within a time box, and asserts what the exporter promises: no crash, only
-// the documented refusal, and the rest of the output unchanged.
+// Bounded, seeded fuzzing of everything others write: the configurations, libvirt's domain XML
+// and pid files, what processes write into /proc, OVSDB and ovs-vswitchd replies (parsed, and
+// framed over a real unix socket) and HTTP requests (parsed, and sent to a real server). Each
+// target mutates real samples a few thousand times with a fixed seed, within a time box, and
+// asserts what the exporter promises: no crash, only the documented refusal, and the rest of
+// the output unchanged.
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
@@ -31,6 +32,7 @@
 #include "http/web_config.h"
 #include "identity/libvirt.h"
 #include "identity/ovsdb.h"
+#include "identity/vm_threads.h"
 #include "net/jsonrpc.h"
 
 namespace vnet::testing {
@@ -155,6 +157,31 @@ TEST(Fuzz, LibvirtDomainXml) {
     std::map<std::string, identity::VmInterface> out;
     identity::Libvirt(dir.path().string(), 1 << 20).Read(out);  // fresh: no cache by mtime
     ASSERT_TRUE(out.count("vnet3") && out.at("vnet3").vm_name == "web1");
+  });
+}
+
+// What processes write into /proc (their command line, thread names) and pid files in libvirt's
+// directory: another process's odd files never hide a VM, and a name is never endless.
+TEST(Fuzz, ProcFilesOfVms) {
+  using namespace std::string_literals;
+  TempDir proc, libvirt;
+  proc.Write("100/comm", "qemu-system-x86\n");
+  proc.Write("100/cmdline", "qemu\0-name\0guest=web1,debug-threads=on\0"s);
+  proc.Write("100/stat", "100 (qemu-system-x86) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 4242 0 0\n");
+  proc.Write("100/task/100/comm", "qemu-system-x86\n");
+  proc.Write("100/task/101/comm", "CPU 0/KVM\n");
+  const std::string cmdline = "qemu\0-name\0guest=vm,,x,debug-threads=on\0-m\0512\0"s;
+  const std::string stat = "200 (qemu-system-x86) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 77 0 0\n";
+  Fuzz({cmdline, stat, "CPU 1/KVM\n", "200\n"}, [&](const std::string& text) {
+    proc.Write("200/comm", "qemu-system-x86\n");
+    proc.Write("200/cmdline", text);
+    proc.Write("200/stat", text);
+    proc.Write("200/task/201/comm", text);
+    libvirt.Write("x.pid", text);
+    auto scan = identity::VmThreads(proc.path().string(), libvirt.path().string()).Scan();
+    ASSERT_TRUE(scan.processes.count(100) && scan.processes.at(100).vm_name == "web1");
+    ASSERT_TRUE(scan.threads.count(101) && scan.threads.at(101).kind == SCHED_VCPU);
+    for (const auto& [pid, p] : scan.processes) ASSERT_LE(p.vm_name.size(), 256u);
   });
 }
 
