@@ -114,15 +114,15 @@ void SchedCollector::Mark(uint32_t tid, bool on) const {
 
 void SchedCollector::Track(const identity::ThreadScan& scan, Clock::time_point now) const {
   // A known pid with another start time is another process: what the old one counted goes now.
-  std::set<std::string> live_vms;
+  std::set<std::string> live;  // VM names, "" for ovs-vswitchd
   for (const auto& [pid, p] : scan.processes) {
     auto it = processes_.find(pid);
     if (it != processes_.end() && it->second.identity.start != p.start) Forget(pid);
     processes_[pid] = {p, std::nullopt};
-    if (!p.vm_name.empty()) live_vms.insert(p.vm_name);
+    live.insert(p.vm_name);
   }
-  // An exited process's series stay for the grace period, unless its VM runs again under
-  // another pid: a series must not join a process that did not count it.
+  // An exited process's series stay for the grace period, unless its VM (or ovs-vswitchd) runs
+  // again under another pid: a series must not join a process that did not count it.
   for (auto it = processes_.begin(); it != processes_.end();) {
     auto& e = *it;
     if (scan.processes.count(e.first)) {
@@ -130,7 +130,7 @@ void SchedCollector::Track(const identity::ThreadScan& scan, Clock::time_point n
       continue;
     }
     if (!e.second.gone_since) e.second.gone_since = now;
-    if (now - *e.second.gone_since < grace_ && !live_vms.count(e.second.identity.vm_name)) {
+    if (now - *e.second.gone_since < grace_ && !live.count(e.second.identity.vm_name)) {
       ++it;
       continue;
     }

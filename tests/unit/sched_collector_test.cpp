@@ -260,6 +260,18 @@ TEST_F(SchedCollectorTest, AnExitedVmStaysForTheGracePeriodUnlessItRunsAgain) {
   EXPECT_EQ(stats->rows.size(), 0u);
 }
 
+// A restarted ovs-vswitchd starts its series from zero: the old one's end at once.
+TEST_F(SchedCollectorTest, ARestartedOvsVswitchdStartsAgain) {
+  Count(300, SCHED_HANDLER, 2, 0);
+  EXPECT_EQ(Value("vnet_sched_delay_seconds", {{"thread", "handler"}}), 2);
+  scan.processes.erase(300);
+  scan.threads.erase(301);
+  scan.processes[350] = {9, ""};
+  scan.threads[351] = {350, SCHED_HANDLER};
+  EXPECT_EQ(Value("vnet_sched_delay_seconds", {{"thread", "handler"}}), -1);
+  EXPECT_EQ(Value("vnet_sched_threads", {{"thread", "handler"}}), 1);
+}
+
 TEST_F(SchedCollectorTest, AReusedPidIsAnotherProcess) {
   Count(100, SCHED_VCPU, 4, 0);
   collector->Collect();
