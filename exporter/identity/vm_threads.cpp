@@ -165,9 +165,11 @@ ThreadScan VmThreads::Scan() {
         // The process chose its command line: a name of a VM libvirt runs would mix into that
         // VM's series, an endless one into every label.
         name = QemuVmName(Read(dir + "/cmdline", kCmdlineBytes));
-        if (name.size() > kMaxNameBytes || libvirt_names.count(name)) continue;
       }
-      if (name.empty()) continue;
+      if (name.empty() || (l == libvirt.end() && (name.size() > kMaxNameBytes || libvirt_names.count(name)))) {
+        others.insert(pid);  // like any other process: its command line is not read at every scan
+        continue;
+      }
       out.processes[pid] = {StartTime(Read(dir + "/stat", kStatBytes)), name};
       tracked[pid] = false;
     } else if (comm == "ovs-vswitchd") {
