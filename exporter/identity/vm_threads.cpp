@@ -70,9 +70,11 @@ uint64_t StartTime(const std::string& stat) {
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+// A qemu binary's process name ("qemu-system-x86", "qemu-kvm", "kvm").
+bool IsQemu(std::string_view comm) { return StartsWith(comm, "qemu-") || comm == "kvm"; }
+
 }  // namespace
 
-bool IsQemu(std::string_view comm) { return StartsWith(comm, "qemu-") || comm == "kvm"; }
 
 std::optional<uint32_t> QemuThreadKind(std::string_view comm, bool main, uint32_t qemu_pid) {
   if (main) return SCHED_MAIN;
@@ -151,7 +153,7 @@ ThreadScan VmThreads::Scan() {
   scans_++;
   for (uint32_t pid : Ids(proc_)) {
     const std::string dir = proc_ + "/" + std::to_string(pid);
-    if (others_.count(pid) && !libvirt.count(pid) && (pid + scans_) % kRecheck != 0) {
+    if (others_.count(pid) && !libvirt.count(pid) && !Recheck(pid)) {
       others.insert(pid);
       continue;
     }
@@ -194,7 +196,7 @@ ThreadScan VmThreads::Scan() {
         out.threads[tid] = k->second;
         continue;
       }
-      if (untracked_.count(tid) && (tid + scans_) % kRecheck != 0) {
+      if (untracked_.count(tid) && !Recheck(tid)) {
         untracked.insert(tid);
         continue;
       }

@@ -52,6 +52,8 @@ class VmThreads {
 
  private:
   std::map<std::string, uint32_t> LibvirtPids() const;
+  // Whether a process or thread of none of ours, id `id`, has its name read again in this scan.
+  bool Recheck(uint32_t id) const { return (id + scans_) % kRecheck == 0; }
 
   std::string proc_, libvirt_;
   std::map<uint32_t, TrackedThread> known_;  // classified threads of the last scan
@@ -68,7 +70,5 @@ std::optional<uint32_t> OvsThreadKind(std::string_view comm);
 // The guest name in a qemu command line (NUL-separated arguments): `-name guest=NAME,...` or
 // `-name NAME[,...]`, ",," standing for a comma; "" without one.
 std::string QemuVmName(std::string_view cmdline);
-// A qemu binary's process name ("qemu-system-x86", "qemu-kvm", "kvm").
-bool IsQemu(std::string_view comm);
 
 }  // namespace vnet::identity

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cmath>
 #include <thread>
 
+#include "../support/families.h"
 #include "../support/fixtures.h"
 #include "../support/netns.h"
 #include "collectors/registry.h"
@@ -26,7 +26,6 @@
 namespace vnet::testing {
 namespace {
 
-using Labels = std::map<std::string, std::string>;
 const std::string kVm = "vnet-sched-test";
 constexpr auto kSpin = std::chrono::milliseconds(3);
 // VHOST_SET_OWNER of <linux/vhost.h>, which does not compile as C++.
@@ -77,17 +76,6 @@ pid_t StartVm(const char* comm, int cmd, Shared* shared) {
   _exit(0);
 }
 
-struct Hist {
-  double count = 0, sum = 0;
-  std::map<double, double> buckets;  // le -> cumulative count
-  double Le(double bound) const {
-    for (const auto& [le, c] : buckets) {
-      if (std::fabs(le - bound) < bound * 1e-9) return c;
-    }
-    return buckets.empty() ? 0 : -1;
-  }
-};
-
 class SchedTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -121,21 +109,7 @@ class SchedTest : public ::testing::Test {
     }
   }
 
-  Hist Delay(const Labels& want) {
-    Hist h;
-    for (const auto& f : collector_->Collect()) {
-      if (f.name != "vnet_sched_delay_seconds") continue;
-      for (const auto& m : f.metric) {
-        Labels l;
-        for (const auto& lp : m.label) l[lp.name] = lp.value;
-        if (l != want) continue;
-        h.count = static_cast<double>(m.histogram.sample_count);
-        h.sum = m.histogram.sample_sum;
-        for (const auto& b : m.histogram.bucket) h.buckets[b.upper_bound] = static_cast<double>(b.cumulative_count);
-      }
-    }
-    return h;
-  }
+  Hist Delay(const Labels& want) { return HistogramOf(collector_->Collect(), "vnet_sched_delay_seconds", want); }
 
   // The value of `family`'s series with `want`, -1 without one.
   double Value(const std::string& family, const Labels& want) {

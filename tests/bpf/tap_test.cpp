@@ -9,10 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <cstring>
 #include <thread>
 
+#include "../support/families.h"
 #include "../support/fixtures.h"
 #include "../support/netns.h"
 #include "collectors/tap_collector.h"
@@ -21,23 +21,10 @@
 namespace vnet::testing {
 namespace {
 
-using Labels = std::map<std::string, std::string>;
 constexpr int kQueues = 4;
 const std::string kVmMac = "02:00:00:00:00:10";
 const std::string kVmIp = "192.0.2.10";
 const std::string kRemoteIp = "192.0.2.1";
-
-struct Hist {
-  double count = 0;
-  std::map<double, double> buckets;  // le -> cumulative count
-  double Le(double bound) const {
-    if (buckets.empty()) return 0;  // no series yet
-    for (const auto& [le, c] : buckets) {
-      if (std::fabs(le - bound) < bound * 1e-9) return c;
-    }
-    return -1;
-  }
-};
 
 class TapTest : public ::testing::Test {
  protected:
@@ -74,18 +61,7 @@ class TapTest : public ::testing::Test {
   Hist Get(const std::string& family, int queue) {
     Labels want = {{"device", "vm0"}, {"netns", hv_->name()}};
     if (queue >= 0) want["queue"] = std::to_string(queue);
-    Hist h;
-    for (const auto& f : collector_->Collect()) {
-      if (f.name != family) continue;
-      for (const auto& m : f.metric) {
-        Labels l;
-        for (const auto& lp : m.label) l[lp.name] = lp.value;
-        if (l != want) continue;
-        h.count = static_cast<double>(m.histogram.sample_count);
-        for (const auto& b : m.histogram.bucket) h.buckets[b.upper_bound] = static_cast<double>(b.cumulative_count);
-      }
-    }
-    return h;
+    return HistogramOf(collector_->Collect(), family, want);
   }
 
   // A datagram from the remote's `sock` to the VM's `port`, through up0 and the bridge.
