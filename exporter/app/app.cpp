@@ -252,9 +252,11 @@ int Main(int argc, char** argv) {
     Reloader reloader(opts.config_file, config_text, opts.web_config_file);
     http::Server server(std::move(*listener), opts.telemetry_path,
                         [&](std::chrono::milliseconds budget) {
-                          auto out = exporter.Collect(budget);
-                          for (auto& f : reloader.Collect()) out.push_back(std::move(f));
-                          return out;
+                          return [collectors = exporter.Scrape(budget),
+                                  reload = metrics::EmitFamilies(reloader.Collect())](metrics::Writer& w) {
+                            collectors(w);
+                            reload(w);
+                          };
                         },
                         [&] { return LandingPage(exporter, opts.telemetry_path); }, http::Limits{}, std::move(web));
     server.HandleReload([&] { return reloader.Reload(server); });

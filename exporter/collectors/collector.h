@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ebpf/probe.h"
+#include "metrics/writer.h"
 
 namespace vnet::collectors {
 
@@ -31,6 +32,10 @@ struct MapStatus {
 class Collector : public prometheus::Collectable {
  public:
   virtual const std::string& Name() const = 0;
+  // Reads the collector's sources; what it returns writes the metrics, later, in the thread
+  // that answers the scrape. Collectors of big maps write their series from what they read,
+  // with no MetricFamily of each (they implement Collect() as metrics::Collected(Scrape())).
+  virtual metrics::Emit Scrape() const { return metrics::EmitFamilies(Collect()); }
   virtual std::vector<ProbeStatus> Probes() const = 0;
   // As of the last Collect(): entries are counted while reading, not with another pass.
   virtual std::vector<MapStatus> Maps() const { return {}; }

@@ -36,13 +36,13 @@ void ExporterCollector::Record(const std::string& collector, const std::string& 
   last = error;
 }
 
-std::vector<prometheus::MetricFamily> ExporterCollector::Collect(std::chrono::milliseconds budget) const {
+metrics::Emit ExporterCollector::Scrape(std::chrono::milliseconds budget) const {
   // Collectors run side by side, each in a thread of its own: a scrape takes as long as its
   // slowest source, not their sum, and never longer than `budget`. Each collector guards its
   // own state, so concurrent scrapes wait only for the sources they share.
   struct Outcome {
     bool done = false;
-    std::vector<prometheus::MetricFamily> families;
+    metrics::Emit emit;
     std::string error;
     double seconds = 0;
   };
@@ -62,7 +62,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect(std::chrono::mi
     std::thread([this, shared, i, start] {
       Outcome o;
       try {
-        o.families = collectors_[i]->Collect();
+        o.emit = collectors_[i]->Scrape();
       } catch (const std::exception& e) {
         o.error = e.what();
       }
@@ -87,6 +87,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect(std::chrono::mi
     shared->outcomes.assign(collectors_.size(), {});
   }
 
+  std::vector<metrics::Emit> emits;
   std::vector<prometheus::MetricFamily> out;
   auto duration = metrics::Family("vnet_exporter_collector_scrape_duration_seconds",
                                   "Time a collector took to read its maps and build its metrics.", MetricType::Gauge);
@@ -102,7 +103,7 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect(std::chrono::mi
       o.seconds = std::chrono::duration<double>(budget).count();
     }
     Record(name, o.error);
-    out.insert(out.end(), std::make_move_iterator(o.families.begin()), std::make_move_iterator(o.families.end()));
+    if (o.emit) emits.push_back(std::move(o.emit));
     metrics::AddGauge(duration, {{"collector", name}}, o.seconds);
     metrics::AddGauge(success, {{"collector", name}}, o.error.empty() ? 1 : 0);
   }
@@ -170,7 +171,10 @@ std::vector<prometheus::MetricFamily> ExporterCollector::Collect(std::chrono::mi
     out.push_back(std::move(runs));
     out.push_back(std::move(time));
   }
-  return out;
+  emits.push_back(metrics::EmitFamilies(std::move(out)));
+  return [emits = std::move(emits)](metrics::Writer& w) {
+    for (const auto& emit : emits) emit(w);
+  };
 }
 
 }  // namespace vnet::collectors

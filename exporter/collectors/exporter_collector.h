@@ -27,7 +27,11 @@ class ExporterCollector : public prometheus::Collectable {
 
   // Runs the collectors side by side; one that has not finished within `budget` is left out of
   // this scrape (its success 0, logged once) and finishes in the background.
-  std::vector<prometheus::MetricFamily> Collect(std::chrono::milliseconds budget) const;
+  // What it returns writes their metrics and the self-metrics.
+  metrics::Emit Scrape(std::chrono::milliseconds budget) const;
+  std::vector<prometheus::MetricFamily> Collect(std::chrono::milliseconds budget) const {
+    return metrics::Collected(Scrape(budget));
+  }
   std::vector<prometheus::MetricFamily> Collect() const override { return Collect(kDefaultBudget); }
 
   const std::vector<std::unique_ptr<Collector>>& collectors() const { return collectors_; }

@@ -435,9 +435,9 @@ void Server::Answer(Conn& conn, const Request& request) {
     }
     return;
   }
-  std::vector<prometheus::MetricFamily> families;
+  metrics::Emit emit;
   try {
-    families = scrape_(Budget(request));
+    emit = scrape_(Budget(request));
   } catch (const std::exception& e) {
     return refuse(500, "", std::string("scrape failed: ") + e.what() + "\n");
   }
@@ -461,9 +461,9 @@ void Server::Answer(Conn& conn, const Request& request) {
     framed.append(data).append("\r\n");
     return conn.SendAll(framed, deadline);
   };
-  bool sent = true;
   std::string text;
-  metrics::WriteText(text, families, 1 << 16, [&](std::string& chunk) {
+  metrics::TextWriter writer(text, 1 << 16, [&](std::string& chunk) {
+    bool sent;
     if (gzip) {
       gzip->Write(chunk, false, packed);
       sent = send(packed);
@@ -473,7 +473,8 @@ void Server::Answer(Conn& conn, const Request& request) {
     chunk.clear();
     return sent;
   });
-  if (!sent) return;
+  emit(writer);
+  if (!writer.Finish()) return;
   if (gzip) {
     gzip->Write("", true, packed);
     if (!send(packed)) return;

@@ -6,7 +6,6 @@
 // requests only. Every answer closes its connection.
 #pragma once
 
-#include <prometheus/metric_family.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -23,6 +22,7 @@
 #include "http/request.h"
 #include "http/tls.h"
 #include "http/web_config.h"
+#include "metrics/writer.h"
 
 namespace vnet::http {
 
@@ -58,7 +58,7 @@ class Listener {
 
 // Makes the metrics of one scrape within `budget`: the scraper's own timeout
 // (X-Prometheus-Scrape-Timeout-Seconds) less half a second for the answer to travel, or 10 s.
-using Scrape = std::function<std::vector<prometheus::MetricFamily>(std::chrono::milliseconds budget)>;
+using Scrape = std::function<metrics::Emit(std::chrono::milliseconds budget)>;
 
 class Server {
  public:

@@ -5,7 +5,7 @@ namespace {
 
 // The length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlong forms, no
 // surrogates, nothing above U+10FFFF).
-std::size_t SequenceAt(const std::string& s, std::size_t i) {
+std::size_t SequenceAt(std::string_view s, std::size_t i) {
   const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
   const unsigned char c = byte(i);
   if (c < 0x80) return 1;
@@ -31,17 +31,29 @@ std::size_t SequenceAt(const std::string& s, std::size_t i) {
   return n;
 }
 
-}  // namespace
-
-std::string ValidUtf8(const std::string& s) {
+// The length of the valid UTF-8 at the start of `s`.
+std::size_t ValidPrefix(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {  // the common case: ASCII
+      i++;
+      continue;
+    }
     const std::size_t n = SequenceAt(s, i);
     if (n == 0) break;
     i += n;
   }
-  if (i == s.size()) return s;  // the common case
-  std::string out = s.substr(0, i);
+  return i;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view s) { return ValidPrefix(s) == s.size(); }
+
+std::string ValidUtf8(std::string_view s) {
+  std::size_t i = ValidPrefix(s);
+  if (i == s.size()) return std::string(s);  // the common case
+  std::string out(s.substr(0, i));
   while (i < s.size()) {
     const std::size_t n = SequenceAt(s, i);
     if (n == 0) {

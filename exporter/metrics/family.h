@@ -4,6 +4,7 @@
 #include <prometheus/metric_family.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,7 +23,8 @@ inline prometheus::MetricFamily Family(std::string name, std::string help, prome
 // `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD. Label values come from
 // device, VM and OVS names that others choose; one invalid byte makes Prometheus reject the
 // whole scrape.
-std::string ValidUtf8(const std::string& s);
+std::string ValidUtf8(std::string_view s);
+bool IsValidUtf8(std::string_view s);
 
 inline prometheus::ClientMetric& Add(prometheus::MetricFamily& f, const Labels& labels) {
   prometheus::ClientMetric& m = f.metric.emplace_back();

@@ -15,18 +15,24 @@ extern "C" {
 
 namespace vnet::metrics {
 
-// Adds `h` under `labels` with buckets for slots first..last; samples of the other slots are
-// counted in the buckets above them and in +Inf.
-inline void AddHistogram(prometheus::MetricFamily& f, const Labels& labels, const hist& h, int first, int last) {
-  auto& m = Add(f, labels);
+// The `le` bound of slot i, in seconds.
+inline double SlotBound(int i) { return std::ldexp(1e-6, i); }
+
+// `m` becomes `h` with buckets for slots first..last; samples of the other slots are counted in
+// the buckets above them and in +Inf.
+inline void SetHistogram(prometheus::ClientMetric& m, const hist& h, int first, int last) {
   uint64_t cumulative = 0;
   for (int i = 0; i < HIST_SLOTS; i++) {
     cumulative += h.slots[i];
-    if (i >= first && i <= last) m.histogram.bucket.push_back({cumulative, std::ldexp(1e-6, i)});
+    if (i >= first && i <= last) m.histogram.bucket.push_back({cumulative, SlotBound(i)});
   }
   m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
   m.histogram.sample_count = cumulative;
   m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
+}
+
+inline void AddHistogram(prometheus::MetricFamily& f, const Labels& labels, const hist& h, int first, int last) {
+  SetHistogram(Add(f, labels), h, first, last);
 }
 
 }  // namespace vnet::metrics

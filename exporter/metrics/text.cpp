@@ -1,7 +1,11 @@
 #include "metrics/text.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
+
+#include "metrics/family.h"
+#include "metrics/histogram.h"
 
 namespace vnet::metrics {
 namespace {
@@ -24,8 +28,8 @@ void Number(std::string& out, uint64_t v) {
 }
 
 // HELP text escapes backslash and newline; label values also the double quote.
-void Escaped(std::string& out, const std::string& s, bool quote) {
-  if (s.find_first_of(quote ? "\\\n\"" : "\\\n") == std::string::npos) {
+void Escaped(std::string& out, std::string_view s, bool quote) {
+  if (s.find_first_of(quote ? "\\\n\"" : "\\\n") == std::string_view::npos) {
     out += s;  // the common case
     return;
   }
@@ -53,117 +57,168 @@ const char* TypeName(prometheus::MetricType t) {
   return "untyped";
 }
 
-// Writes the samples of one family; `labels` is the series' escaped `a="x",b="y"` (possibly
-// empty), written once and copied into every sample's line.
-class Lines {
- public:
-  Lines(std::string& out, const std::string& name) : out_(out), name_(name) {}
-
-  void Series(const prometheus::ClientMetric& m) {
-    labels_.clear();
-    for (const auto& l : m.label) {
-      if (!labels_.empty()) labels_ += ',';
-      labels_ += l.name;
-      labels_ += "=\"";
-      Escaped(labels_, l.value, true);
-      labels_ += '"';
+// The `le` text of every slot's bound and of +Inf, each followed by `"} `: formatted once, not
+// on each of the 288,000 bucket lines of 1,000 vNICs' histograms.
+const std::array<std::string, HIST_SLOTS + 1>& SlotBounds() {
+  static const auto bounds = [] {
+    std::array<std::string, HIST_SLOTS + 1> out;
+    for (int i = 0; i <= HIST_SLOTS; i++) {
+      Number(out[i], i < HIST_SLOTS ? SlotBound(i) : std::numeric_limits<double>::infinity());
+      out[i] += "\"} ";
     }
-  }
-
-  // Every bucket of the series. The bounds are the same from one series to the next: each is
-  // formatted once, not on each of the 288,000 lines of 1,000 vNICs' histograms.
-  void Buckets(const std::vector<prometheus::ClientMetric::Bucket>& buckets) {
-    prefix_.assign(name_).append("_bucket{").append(labels_);
-    if (!labels_.empty()) prefix_ += ',';
-    prefix_ += "le=\"";
-    if (bounds_.size() < buckets.size()) bounds_.resize(buckets.size(), {std::nan(""), ""});
-    for (size_t i = 0; i < buckets.size(); i++) {
-      auto& [bound, text] = bounds_[i];
-      if (!(bound == buckets[i].upper_bound)) {
-        bound = buckets[i].upper_bound;
-        text.clear();
-        Number(text, bound);
-        text += "\"} ";
-      }
-      out_ += prefix_;
-      out_ += text;
-      Number(out_, buckets[i].cumulative_count);
-      out_ += '\n';
-    }
-  }
-
-  // name`suffix`{labels[,extra_name="extra"]} value
-  template <class V>
-  void Sample(const char* suffix, V value, const char* extra_name = nullptr, double extra = 0) {
-    out_ += name_;
-    out_ += suffix;
-    if (!labels_.empty() || extra_name) {
-      out_ += '{';
-      out_ += labels_;
-      if (extra_name) {
-        if (!labels_.empty()) out_ += ',';
-        out_ += extra_name;
-        out_ += "=\"";
-        Number(out_, extra);
-        out_ += '"';
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-    Number(out_, value);
-    out_ += '\n';
-  }
-
- private:
-  std::string& out_;
-  const std::string& name_;
-  std::string labels_;
-  std::string prefix_;
-  std::vector<std::pair<double, std::string>> bounds_;  // bound, its text and `"} `
-};
+    return out;
+  }();
+  return bounds;
+}
 
 }  // namespace
 
-void WriteText(std::string& out, const std::vector<prometheus::MetricFamily>& families, size_t chunk,
-               const std::function<bool(std::string&)>& flush) {
-  using prometheus::MetricType;
-  for (const auto& f : families) {
-    // A family without series keeps its TYPE line, as with prometheus-cpp: it says the metric
-    // exists here, only nothing was counted yet.
-    if (!f.help.empty()) {
-      out += "# HELP ";
-      out += f.name;
-      out += ' ';
-      Escaped(out, f.help, false);
-      out += '\n';
+TextWriter::TextWriter(std::string& out, size_t chunk, std::function<bool(std::string&)> flush)
+    : out_(out), chunk_(chunk), flush_(std::move(flush)) {}
+
+bool TextWriter::Next() {
+  if (!stopped_ && out_.size() >= chunk_) stopped_ = !flush_(out_);
+  return !stopped_;
+}
+
+bool TextWriter::Finish() {
+  if (!stopped_) stopped_ = !flush_(out_);
+  return !stopped_;
+}
+
+void TextWriter::Family(const std::string& name, const std::string& help, prometheus::MetricType type) {
+  if (!Next()) return;
+  // A family without series keeps its TYPE line, as with prometheus-cpp: it says the metric
+  // exists here, only nothing was counted yet.
+  if (!help.empty()) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    Escaped(out_, help, false);
+    out_ += '\n';
+  }
+  out_ += "# TYPE ";
+  out_ += name;
+  out_ += ' ';
+  out_ += TypeName(type);
+  out_ += '\n';
+  name_ = name;
+}
+
+void TextWriter::Labels(std::span<const Label> labels) {
+  labels_.clear();
+  for (const auto& [k, v] : labels) {
+    if (!labels_.empty()) labels_ += ',';
+    labels_ += k;
+    labels_ += "=\"";
+    if (IsValidUtf8(v)) {
+      Escaped(labels_, v, true);
+    } else {
+      Escaped(labels_, ValidUtf8(v), true);
     }
-    out += "# TYPE ";
-    out += f.name;
-    out += ' ';
-    out += TypeName(f.type);
-    out += '\n';
-    Lines lines(out, f.name);
-    for (const auto& m : f.metric) {
-      if (out.size() >= chunk && !flush(out)) return;
-      lines.Series(m);
-      switch (f.type) {
-        case MetricType::Counter: lines.Sample("", m.counter.value); break;
-        case MetricType::Gauge: lines.Sample("", m.gauge.value); break;
-        case MetricType::Untyped: lines.Sample("", m.untyped.value); break;
-        case MetricType::Summary:
-          for (const auto& q : m.summary.quantile) lines.Sample("", q.value, "quantile", q.quantile);
-          lines.Sample("_sum", m.summary.sample_sum);
-          lines.Sample("_count", m.summary.sample_count);
-          break;
-        case MetricType::Histogram:
-          lines.Buckets(m.histogram.bucket);
-          lines.Sample("_sum", m.histogram.sample_sum);
-          lines.Sample("_count", m.histogram.sample_count);
-          break;
+    labels_ += '"';
+  }
+}
+
+// name`suffix`{labels[,extra_name="extra"]} value
+template <class V>
+void TextWriter::Sample(const char* suffix, V value, const char* extra_name, double extra) {
+  out_ += name_;
+  out_ += suffix;
+  if (!labels_.empty() || extra_name) {
+    out_ += '{';
+    out_ += labels_;
+    if (extra_name) {
+      if (!labels_.empty()) out_ += ',';
+      out_ += extra_name;
+      out_ += "=\"";
+      Number(out_, extra);
+      out_ += '"';
+    }
+    out_ += '}';
+  }
+  out_ += ' ';
+  Number(out_, value);
+  out_ += '\n';
+}
+
+void TextWriter::Bucket(const std::string& bound, uint64_t cumulative) {
+  out_ += prefix_;
+  out_ += bound;
+  Number(out_, cumulative);
+  out_ += '\n';
+}
+
+void TextWriter::Value(std::span<const Label> labels, double value) {
+  if (!Next()) return;
+  Labels(labels);
+  Sample("", value);
+}
+
+void TextWriter::Histogram(std::span<const Label> labels, const hist& h, int first, int last) {
+  if (!Next()) return;
+  Labels(labels);
+  prefix_.assign(name_).append("_bucket{").append(labels_);
+  if (!labels_.empty()) prefix_ += ',';
+  prefix_ += "le=\"";
+  const auto& bounds = SlotBounds();
+  uint64_t cumulative = 0;
+  for (int i = 0; i < HIST_SLOTS; i++) {
+    cumulative += h.slots[i];
+    if (i >= first && i <= last) Bucket(bounds[i], cumulative);
+  }
+  Bucket(bounds[HIST_SLOTS], cumulative);
+  Sample("_sum", static_cast<double>(h.sum_ns) / 1e9);
+  Sample("_count", cumulative);
+}
+
+void TextWriter::Write(const prometheus::MetricFamily& f) {
+  using prometheus::MetricType;
+  Family(f.name, f.help, f.type);
+  std::vector<Label> labels;
+  for (const auto& m : f.metric) {
+    if (!Next()) return;
+    labels.clear();
+    for (const auto& l : m.label) labels.emplace_back(l.name, l.value);
+    Labels(labels);
+    switch (f.type) {
+      case MetricType::Counter: Sample("", m.counter.value); break;
+      case MetricType::Gauge: Sample("", m.gauge.value); break;
+      case MetricType::Untyped: Sample("", m.untyped.value); break;
+      case MetricType::Summary:
+        for (const auto& q : m.summary.quantile) Sample("", q.value, "quantile", q.quantile);
+        Sample("_sum", m.summary.sample_sum);
+        Sample("_count", m.summary.sample_count);
+        break;
+      case MetricType::Histogram: {
+        prefix_.assign(name_).append("_bucket{").append(labels_);
+        if (!labels_.empty()) prefix_ += ',';
+        prefix_ += "le=\"";
+        const auto& buckets = m.histogram.bucket;
+        if (bounds_.size() < buckets.size()) bounds_.resize(buckets.size(), {std::nan(""), ""});
+        for (size_t i = 0; i < buckets.size(); i++) {
+          auto& [bound, text] = bounds_[i];
+          if (!(bound == buckets[i].upper_bound)) {  // the bounds are mostly those of the last series
+            bound = buckets[i].upper_bound;
+            text.clear();
+            Number(text, bound);
+            text += "\"} ";
+          }
+          Bucket(text, buckets[i].cumulative_count);
+        }
+        Sample("_sum", m.histogram.sample_sum);
+        Sample("_count", m.histogram.sample_count);
+        break;
       }
     }
   }
-  flush(out);
+}
+
+void WriteText(std::string& out, const std::vector<prometheus::MetricFamily>& families, size_t chunk,
+               const std::function<bool(std::string&)>& flush) {
+  TextWriter w(out, chunk, flush);
+  for (const auto& f : families) w.Write(f);
+  w.Finish();
 }
 
 void WriteText(std::string& out, const std::vector<prometheus::MetricFamily>& families) {

@@ -209,7 +209,7 @@ TEST(HttpTest, TheScrapersTimeoutIsTheScrapesBudget) {
   std::atomic<long> budget = 0;
   http::Server server("127.0.0.1:0", "/metrics", [&](std::chrono::milliseconds b) {
     budget = b.count();
-    return std::vector<prometheus::MetricFamily>();
+    return metrics::EmitFamilies({});
   }, [] { return std::string(); });
   for (auto [header, expected] : {std::pair{"X-Prometheus-Scrape-Timeout-Seconds: 3.5\r\n", 3000L},
                                   std::pair{"", 10000L}, std::pair{"x-prometheus-scrape-timeout-seconds: nan\r\n", 10000L},
@@ -273,7 +273,7 @@ TEST(HttpTest, ScrapesAreStreamedAndGzippedWhenTheClientTakesIt) {
   std::string plain;
   metrics::WriteText(plain, many.Collect());
   ASSERT_GT(plain.size(), 10u << 16);
-  http::Server server("127.0.0.1:0", "/metrics", [&](auto) { return many.Collect(); }, [] { return std::string(); });
+  http::Server server("127.0.0.1:0", "/metrics", [&](auto) { return metrics::EmitFamilies(many.Collect()); }, [] { return std::string(); });
   for (const char* version : {"HTTP/1.1", "HTTP/1.0"}) {
     for (auto [accept, gzipped] : {std::pair{"gzip", true}, std::pair{"deflate, gzip;q=0.5", true},
                                    std::pair{"gzip;q=0", false}, std::pair{"identity", false}, std::pair{"", false}}) {
@@ -312,7 +312,7 @@ TEST(HttpTest, StopLetsAScrapeInProgressFinish) {
   };
   for (auto [delay, grace, finished] : {std::tuple{400, 5000, true}, std::tuple{1500, 100, false}}) {
     Slow slow{std::chrono::milliseconds(delay)};
-    http::Server server("127.0.0.1:0", "/metrics", [&](auto) { return slow.Collect(); }, [] { return std::string(); });
+    http::Server server("127.0.0.1:0", "/metrics", [&](auto) { return metrics::EmitFamilies(slow.Collect()); }, [] { return std::string(); });
     const uint16_t port = server.port();
     HttpResponse r;
     std::thread scrape([&] { r = HttpGet(port, "/metrics"); });

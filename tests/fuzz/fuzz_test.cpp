@@ -255,7 +255,7 @@ TEST(Fuzz, HttpServer) {
   auto scrape = [](std::chrono::milliseconds) {
     prometheus::MetricFamily f{"fuzz_value", "help", prometheus::MetricType::Gauge, {}};
     f.metric.emplace_back().gauge.value = 42;
-    return std::vector<prometheus::MetricFamily>{f};
+    return metrics::EmitFamilies({f});
   };
   http::Limits limits;
   limits.request_timeout = std::chrono::milliseconds(200);

@@ -65,7 +65,7 @@ inline std::string Bcrypt(const std::string& password) {
 // What http::Server calls to scrape `exporter` (an ExporterCollector) within a budget.
 template <class Exporter>
 auto Scrape(const Exporter& exporter) {
-  return [&exporter](std::chrono::milliseconds budget) { return exporter.Collect(budget); };
+  return [&exporter](std::chrono::milliseconds budget) { return exporter.Scrape(budget); };
 }
 
 inline HttpResponse HttpGet(uint16_t port, const std::string& path) { return HttpRequest(port, "GET", path); }
