@@ -9,6 +9,7 @@
 // what the table keeps (retired series) outlives a probe that is loaded again.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -34,9 +35,8 @@ class DeviceTable {
     net::DeviceLabels device;
     Key key;
     bool operator<(const Series& o) const {
-      if (auto c = std::tie(device.device, device.netns) <=> std::tie(o.device.device, o.device.netns); c != 0) {
-        return c < 0;
-      }
+      if (Before(device, o.device)) return true;
+      if (Before(o.device, device)) return false;
       return std::memcmp(&key, &o.key, sizeof(Key)) < 0;
     }
   };
@@ -81,14 +81,46 @@ class DeviceTable {
     });
     entries_ = entries.size();
 
-    std::map<Series, Value> series;
-    for (const auto& [k, v] : entries) {
-      net::DeviceLabels dev;  // no device: empty labels
-      if (k.ifindex) dev = devs.labels.at({k.netns, k.ifindex});
-      ebpf::Accumulate(series[Of(dev, k)], v);
+    // Entries are put in the order of their series and summed into `series` in that order: an
+    // insert at the end costs nothing, where 12,000 inserts by comparing names took 20 ms. A
+    // device's place in that order (its rank, shared by devices of the same labels) and whether
+    // the device filter selects it are worked out once per device, not once per entry.
+    const net::DeviceLabels none;  // of entries without a device
+    std::vector<std::pair<const net::DeviceLabels*, net::DeviceId>> devices = {{&none, {0, 0}}};
+    for (const auto& [id, labels] : devs.labels) devices.emplace_back(&labels, id);
+    std::sort(devices.begin(), devices.end(), [](const auto& a, const auto& b) { return Before(*a.first, *b.first); });
+    std::map<net::DeviceId, int> rank;  // -1: not selected
+    for (size_t i = 0, r = 0; i < devices.size(); i++) {
+      if (i > 0 && Before(*devices[i - 1].first, *devices[i].first)) r = i;
+      rank[devices[i].second] = devices_.Selected(devices[i].first->device) ? static_cast<int>(r) : -1;
     }
-    for (const auto& [s, r] : retired_) ebpf::Accumulate(series[s], r.value);
-    std::erase_if(series, [&](const auto& s) { return !devices_.Selected(s.first.device.device); });
+    std::vector<std::pair<int, size_t>> order;  // rank, index in entries
+    order.reserve(entries.size());
+    for (size_t i = 0; i < entries.size(); i++) {
+      auto& k = entries[i].first;
+      const int r = rank.at(k.ifindex ? net::DeviceId{k.netns, k.ifindex} : net::DeviceId{0, 0});
+      if (r < 0) continue;
+      k.netns = 0;
+      k.ifindex = 0;
+      order.emplace_back(r, i);
+    }
+    auto compare = [&](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return std::memcmp(&entries[a.second].first, &entries[b.second].first, sizeof(Key)) < 0;
+    };
+    std::sort(order.begin(), order.end(), compare);
+    std::map<Series, Value> series;
+    for (size_t i = 0; i < order.size(); i++) {
+      const auto& [k, v] = entries[order[i].second];
+      if (i > 0 && !compare(order[i - 1], order[i])) {
+        ebpf::Accumulate(std::prev(series.end())->second, v);
+      } else {
+        series.emplace_hint(series.end(), Series{*devices[order[i].first].first, k}, v);
+      }
+    }
+    for (const auto& [s, r] : retired_) {
+      if (devices_.Selected(s.device.device)) ebpf::Accumulate(series[s], r.value);
+    }
     return series;
   }
 
@@ -110,6 +142,11 @@ class DeviceTable {
     Clock::time_point until;
     uint32_t netns = 0;
   };
+
+  // The order of Series by their device.
+  static bool Before(const net::DeviceLabels& a, const net::DeviceLabels& b) {
+    return std::tie(a.device, a.netns) < std::tie(b.device, b.netns);
+  }
 
   static Series Of(const net::DeviceLabels& dev, Key k) {
     k.netns = 0;

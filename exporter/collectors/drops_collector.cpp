@@ -1,11 +1,12 @@
 #include "collectors/drops_collector.h"
 
+#include <algorithm>
 #include <map>
-#include <string_view>
+#include <memory>
+#include <tuple>
 
 #include "config/reader.h"
 #include "ebpf/loader.h"
-#include "metrics/family.h"
 
 extern "C" {
 #include "drops.skel.h"
@@ -113,46 +114,76 @@ void DropsCollector::OnLink(uint32_t ifindex, const std::string& name, bool dele
   if (probe_) table_.OnLink(*probe_->tables.drops, ifindex, name, deleted);
 }
 
-std::vector<prometheus::MetricFamily> DropsCollector::Collect() const {
-  auto packets = metrics::Family("vnet_drops_total", "Packets dropped by the kernel (skb:kfree_skb), by reason and dropping function.",
-                                 prometheus::MetricType::Counter);
-  auto bytes = metrics::Family("vnet_dropped_bytes_total", "Bytes of the packets counted in vnet_drops_total.",
-                               prometheus::MetricType::Counter);
-  if (!probe_) return metrics::Families(std::move(packets), std::move(bytes));
-  std::lock_guard lock(mu_);
-  const auto now = decltype(table_)::Clock::now();
-  auto series = table_.Read(*probe_->tables.drops, now);
-  series.merge(other_table_.Read(*probe_->tables.drops_other, now));  // keys differ by namespace
-  std::vector<uint64_t> locations;
-  for (const auto& [s, v] : series) locations.push_back(s.key.location);
-  syms_->Resolve(locations);  // one pass over kallsyms for all of them
-  // Addresses inside one function are one series. The key's views point into `series` and
-  // into the names resolved above: labels are copied once per series made, not per entry.
-  struct Key {
-    std::string_view device, netns, location;
+metrics::Emit DropsCollector::Scrape() const {
+  // What the maps held, grouped into series: addresses inside one function are one series.
+  struct Row {
+    size_t device;    // index in `devices`
+    size_t location;  // index in `locations`, which are in name order
     uint32_t reason, protocol;
-    auto operator<=>(const Key&) const = default;
+    drop_value value;
+    auto Key() const { return std::tie(device, location, reason, protocol); }
   };
-  std::map<Key, drop_value> by_key;
-  for (const auto& [s, v] : series) {
-    ebpf::Accumulate(by_key[{s.device.device, s.device.netns, syms_->Name(s.key.location), s.key.reason, s.key.protocol}],
-                     v);
+  struct Read {
+    std::vector<net::DeviceLabels> devices;
+    std::vector<std::string> locations;
+    std::map<uint32_t, std::string> reasons;
+    std::vector<Row> rows;
+  };
+  auto read = std::make_shared<Read>();
+  if (probe_) {
+    std::lock_guard lock(mu_);
+    const auto now = Table::Clock::now();
+    auto series = table_.Read(*probe_->tables.drops, now);
+    series.merge(other_table_.Read(*probe_->tables.drops_other, now));  // keys differ by namespace
+    std::vector<uint64_t> addresses;
+    for (const auto& [s, v] : series) addresses.push_back(s.key.location);
+    syms_->Resolve(addresses);  // one pass over kallsyms for all of them
+    std::map<std::string, size_t> locations;  // each function's name once, in order
+    for (uint64_t a : addresses) locations.emplace(syms_->Name(a), 0);
+    for (auto& [name, index] : locations) {
+      index = read->locations.size();
+      read->locations.push_back(name);
+    }
+    read->rows.reserve(series.size());
+    for (const auto& [s, v] : series) {  // in device order
+      if (read->devices.empty() || !(read->devices.back() == s.device)) read->devices.push_back(s.device);
+      read->rows.push_back({read->devices.size() - 1, locations.at(syms_->Name(s.key.location)), s.key.reason,
+                            s.key.protocol, v});
+      if (!read->reasons.contains(s.key.reason)) read->reasons.emplace(s.key.reason, reasons_->Name(s.key.reason));
+    }
   }
-  std::map<uint32_t, std::string> reasons;  // each reason named once
-  packets.metric.reserve(by_key.size());
-  bytes.metric.reserve(by_key.size());
-  for (const auto& [k, v] : by_key) {
-    auto r = reasons.find(k.reason);
-    if (r == reasons.end()) r = reasons.emplace(k.reason, reasons_->Name(k.reason)).first;
-    const metrics::Labels labels = {{"device", std::string(k.device)},
-                                    {"netns", std::string(k.netns)},
-                                    {"reason", r->second},
-                                    {"location", std::string(k.location)},
-                                    {"protocol", ProtoName(k.protocol)}};
-    metrics::AddCounter(packets, labels, static_cast<double>(v.packets));
-    metrics::AddCounter(bytes, labels, static_cast<double>(v.bytes));
+  // Rows of one series made adjacent, then summed into the first of them.
+  auto& rows = read->rows;
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.Key() < b.Key(); });
+  size_t kept = 0;
+  for (size_t i = 0; i < rows.size(); i++) {
+    if (kept > 0 && rows[kept - 1].Key() == rows[i].Key()) {
+      ebpf::Accumulate(rows[kept - 1].value, rows[i].value);
+    } else {
+      rows[kept++] = rows[i];
+    }
   }
-  return metrics::Families(std::move(packets), std::move(bytes));
+  rows.resize(kept);
+  return [read](metrics::Writer& w) {
+    for (bool packets : {true, false}) {
+      if (packets) {
+        w.Family("vnet_drops_total", "Packets dropped by the kernel (skb:kfree_skb), by reason and dropping function.",
+                 prometheus::MetricType::Counter);
+      } else {
+        w.Family("vnet_dropped_bytes_total", "Bytes of the packets counted in vnet_drops_total.",
+                 prometheus::MetricType::Counter);
+      }
+      for (const Row& r : read->rows) {
+        const auto& device = read->devices[r.device];
+        const metrics::Label labels[] = {{"device", device.device},
+                                         {"netns", device.netns},
+                                         {"reason", read->reasons.at(r.reason)},
+                                         {"location", read->locations[r.location]},
+                                         {"protocol", ProtoName(r.protocol)}};
+        w.Value(labels, static_cast<double>(packets ? r.value.packets : r.value.bytes));
+      }
+    }
+  };
 }
 
 }  // namespace vnet::collectors

@@ -57,7 +57,8 @@ class DropsCollector : public Collector {
   std::vector<ProbeStatus> Probes() const override;
   std::vector<MapStatus> Maps() const override;
   std::vector<ebpf::Program> Programs() const override;
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  metrics::Emit Scrape() const override;
+  std::vector<prometheus::MetricFamily> Collect() const override { return metrics::Collected(Scrape()); }
 
   void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
 
@@ -67,8 +68,9 @@ class DropsCollector : public Collector {
   std::unique_ptr<kernel::DropReasons> reasons_;
   std::unique_ptr<kernel::Kallsyms> syms_;
   mutable std::mutex mu_;
-  mutable DeviceTable<drop_key, drop_value> table_;        // of drops
-  mutable DeviceTable<drop_key, drop_value> other_table_;  // of drops_other
+  using Table = DeviceTable<drop_key, drop_value>;
+  mutable Table table_;        // of drops
+  mutable Table other_table_;  // of drops_other
 };
 
 }  // namespace vnet::collectors

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
+#include <map>
+#include <memory>
 #include <cmath>
 
 #include "config/reader.h"
 #include "ebpf/loader.h"
-#include "metrics/histogram.h"
 
 extern "C" {
 #include "tap.skel.h"
@@ -143,45 +145,57 @@ void TapCollector::OnLink(uint32_t ifindex, const std::string& name, bool delete
   if (probe_) table_.OnLink(*probe_->tables.hists, ifindex, name, deleted);
 }
 
-std::vector<prometheus::MetricFamily> TapCollector::Collect() const {
+metrics::Emit TapCollector::Scrape() const {
   using prometheus::MetricType;
-  std::vector<prometheus::MetricFamily> families = {
-      metrics::Family("vnet_tap_rx_backlog_seconds",
-                      "Host to guest: from a packet handed to the tap until the VM's backend (vhost, qemu) read it.",
-                      MetricType::Histogram),
-      metrics::Family("vnet_tap_tx_transit_seconds",
-                      "Guest to host: from a packet received from the tap until the host sent it on its egress device.",
-                      MetricType::Histogram),
-      metrics::Family("vnet_tap_rx_transit_seconds",
-                      "Uplink to guest: from a packet's arrival on a non-tap device until it was handed to the tap.",
-                      MetricType::Histogram),
-  };
   static_assert(TAP_RX_BACKLOG == 0 && TAP_TX_TRANSIT == 1 && TAP_RX_TRANSIT == 2, "families are indexed by dir");
-  if (!probe_) return families;
-  std::lock_guard lock(mu_);
-  auto& m = probe_->tables;
-  m.forget();
-
-  auto discarded = metrics::Family("vnet_tap_samples_discarded_total",
-                                   "Latency samples not recorded: `evicted` packets read from a tap whose stamp another "
-                                   "packet had taken, `identity` ends whose packet was not the one stamped.",
-                                   MetricType::Counter);
-  metrics::AddCounter(discarded, {{"reason", "evicted"}}, static_cast<double>(m.stat(TAP_STAT_EVICTED)));
-  metrics::AddCounter(discarded, {{"reason", "identity"}}, static_cast<double>(m.stat(TAP_STAT_IDENTITY)));
-  families.push_back(std::move(discarded));
-
+  static const std::string kFamilies[TAP_DIR__MAX][2] = {
+      {"vnet_tap_rx_backlog_seconds",
+       "Host to guest: from a packet handed to the tap until the VM's backend (vhost, qemu) read it."},
+      {"vnet_tap_tx_transit_seconds",
+       "Guest to host: from a packet received from the tap until the host sent it on its egress device."},
+      {"vnet_tap_rx_transit_seconds",
+       "Uplink to guest: from a packet's arrival on a non-tap device until it was handed to the tap."},
+  };
+  // What the maps held: written after the lock is released, series by series.
+  struct Read {
+    std::map<Table::Series, hist> series;
+    uint64_t evicted = 0, identity = 0;
+  };
+  auto read = std::make_shared<Read>();
+  if (probe_) {
+    std::lock_guard lock(mu_);
+    auto& m = probe_->tables;
+    m.forget();
+    read->evicted = m.stat(TAP_STAT_EVICTED);
+    read->identity = m.stat(TAP_STAT_IDENTITY);
+    const auto now = Table::Clock::now();
+    read->series = table_.Read(*m.hists, now);
+    read->series.merge(other_table_.Read(*m.hists_other, now));  // keys differ by namespace
+  }
   const int first = SlotAtOrAbove(cfg_.bucket_min);
   const int last = std::min(SlotAtOrAbove(cfg_.bucket_max), HIST_SLOTS - 2);
-  const auto now = decltype(table_)::Clock::now();
-  auto series = table_.Read(*m.hists, now);
-  series.merge(other_table_.Read(*m.hists_other, now));  // keys differ by namespace
-  for (const auto& [s, h] : series) {
-    if (s.key.dir >= TAP_DIR__MAX) continue;
-    metrics::Labels labels = {{"device", s.device.device}, {"netns", s.device.netns}};
-    if (cfg_.per_queue) labels.emplace_back("queue", std::to_string(s.key.queue));
-    metrics::AddHistogram(families[s.key.dir], labels, h, first, last);
-  }
-  return families;
+  return [read, first, last, per_queue = cfg_.per_queue, attached = probe_ != nullptr](metrics::Writer& w) {
+    for (uint32_t dir = 0; dir < TAP_DIR__MAX; dir++) {
+      w.Family(kFamilies[dir][0], kFamilies[dir][1], MetricType::Histogram);
+      for (const auto& [s, h] : read->series) {
+        if (s.key.dir != dir) continue;
+        char queue[16];
+        const metrics::Label labels[] = {
+            {"device", s.device.device},
+            {"netns", s.device.netns},
+            {"queue", std::string_view(queue, std::to_chars(queue, queue + sizeof(queue), s.key.queue).ptr - queue)}};
+        w.Histogram(std::span(labels, per_queue ? 3 : 2), h, first, last);
+      }
+    }
+    if (!attached) return;
+    w.Family("vnet_tap_samples_discarded_total",
+             "Latency samples not recorded: `evicted` packets read from a tap whose stamp another packet had taken, "
+             "`identity` ends whose packet was not the one stamped.",
+             MetricType::Counter);
+    const metrics::Label evicted[] = {{"reason", "evicted"}}, identity[] = {{"reason", "identity"}};
+    w.Value(evicted, static_cast<double>(read->evicted));
+    w.Value(identity, static_cast<double>(read->identity));
+  };
 }
 
 }  // namespace vnet::collectors

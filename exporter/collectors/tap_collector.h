@@ -63,7 +63,8 @@ class TapCollector : public Collector {
   std::vector<ProbeStatus> Probes() const override;
   std::vector<MapStatus> Maps() const override;
   std::vector<ebpf::Program> Programs() const override;
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  metrics::Emit Scrape() const override;
+  std::vector<prometheus::MetricFamily> Collect() const override { return metrics::Collected(Scrape()); }
   void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
 
  private:
@@ -71,8 +72,9 @@ class TapCollector : public Collector {
   const std::string error_;
   Settings cfg_;
   mutable std::mutex mu_;
-  mutable DeviceTable<tap_hist_key, hist> table_;
-  mutable DeviceTable<tap_hist_key, hist> other_table_;  // of hists_other
+  using Table = DeviceTable<tap_hist_key, hist>;
+  mutable Table table_;
+  mutable Table other_table_;  // of hists_other
 };
 
 }  // namespace vnet::collectors
