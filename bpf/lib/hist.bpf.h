@@ -25,8 +25,12 @@ static __always_inline __u64 hist_slot(__u64 ns)
 {
 	/* A 64-bit index, clamped right before use: 5.10's verifier loses the bound of a 32-bit
 	 * one once it is widened for the address computation. */
-	__u64 slot = log2_ceil((ns + 999) / 1000);
+	__u64 slot;
 
+	if (ns >= 1ULL << 40) /* ~18 minutes: in the last slot, and ns << 20 would overflow */
+		return HIST_SLOTS - 1;
+	/* In units of 2^HIST_SLOT0_EXP (2^-20) seconds, rounded up. */
+	slot = log2_ceil(((ns << 20) + 999999999) / 1000000000);
 	return slot < HIST_SLOTS ? slot : HIST_SLOTS - 1;
 }
 

@@ -27,10 +27,10 @@ const std::string kName = "tap";
 const std::vector<std::string> kProbes = {"net:netif_receive_skb", "net:net_dev_start_xmit",
                                           "skb:skb_copy_datagram_iovec"};
 
-// Index of the slot whose bound 2^i us is the first at or above `d`.
+// Index of the slot whose bound is the first at or above `d`.
 int SlotAtOrAbove(std::chrono::nanoseconds d) {
-  double us = std::chrono::duration<double, std::micro>(d).count();
-  return std::max(0, static_cast<int>(std::ceil(std::log2(us) - 1e-9)));
+  const double seconds = std::chrono::duration<double>(d).count();
+  return std::max(0, static_cast<int>(std::ceil(std::log2(seconds) - 1e-9)) - HIST_SLOT0_EXP);
 }
 
 // The programs learn the tun driver again (a module loaded again sits elsewhere), and the taps
@@ -68,8 +68,8 @@ void TapCollector::Settings::Parse(const config::Reader& r) {
   }
   if (max) {
     bucket_max = max->Duration();
-    // The kernel's last bounded slot is 2^25 us.
-    if (bucket_max > std::chrono::microseconds(1 << 25)) max->Fail("must be at most 33s");
+    // The kernel's last bounded slot is 2^5 s.
+    if (bucket_max > std::chrono::seconds(32)) max->Fail("must be at most 32s");
   }
   // Checked whichever of the two was given: a range with no bucket exports only +Inf.
   if (bucket_max <= bucket_min) {

@@ -1,5 +1,5 @@
 // Prometheus histograms from the kernel's log2 histograms (bpf/hist.h): slot i counts the
-// samples of at most 2^i microseconds, so a slot's index is its `le` bound.
+// samples of at most 2^(i-20) seconds, so a slot's index is its `le` bound.
 #pragma once
 
 #include <cmath>
@@ -16,7 +16,7 @@ extern "C" {
 namespace vnet::metrics {
 
 // The `le` bound of slot i, in seconds.
-inline double SlotBound(int i) { return std::ldexp(1e-6, i); }
+inline double SlotBound(int i) { return std::ldexp(1.0, i + HIST_SLOT0_EXP); }
 
 // `m` becomes `h` with buckets for slots first..last; samples of the other slots are counted in
 // the buckets above them and in +Inf.

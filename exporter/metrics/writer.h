@@ -32,8 +32,8 @@ class Writer {
   // A series of a counter or gauge family.
   virtual void Value(std::span<const Label> labels, double value) = 0;
   // A series of a histogram family from the kernel's log2 histogram (bpf/hist.h: slot i counts
-  // the samples of at most 2^i microseconds): buckets for slots first..last, the samples of the
-  // other slots counted in the buckets above them and in +Inf.
+  // the samples of at most 2^(i-20) seconds): classic buckets for slots first..last, the samples
+  // of the other slots counted in the buckets above them and in +Inf.
   virtual void Histogram(std::span<const Label> labels, const hist& h, int first, int last) = 0;
   // A family built whole (collectors with a few series).
   virtual void Write(const prometheus::MetricFamily& family) = 0;

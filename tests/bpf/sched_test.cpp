@@ -136,7 +136,7 @@ class SchedTest : public ::testing::Test {
 
 // N wakeups while the competitor spins 3 ms, then one more to start the vCPU spinning, and M
 // preemptions of the spinning vCPU for 3 ms each: exactly N + 1 + M waits, none shorter than
-// 2.048 ms. The competitor is a thread of the test process named like a vCPU too: not a VM's.
+// 1.95 ms (2^-9 s). The competitor is a thread of the test process named like a vCPU too: not a VM's.
 TEST_F(SchedTest, VcpuWaitsAreTimedWhenWokenAndWhenPreempted) {
   constexpr int kWakeups = 10, kPreemptions = 10;
   const Labels vcpu = {{"vm_name", kVm}, {"thread", "vcpu"}};
@@ -168,8 +168,8 @@ TEST_F(SchedTest, VcpuWaitsAreTimedWhenWokenAndWhenPreempted) {
   const Hist after = Delay(vcpu);
   const double n = kWakeups + 1 + kPreemptions;
   EXPECT_EQ(after.count - before.count, n);
-  EXPECT_EQ(after.Le(0.002048) - before.Le(0.002048), 0) << "a wait shorter than the competitor's 3 ms spin";
-  EXPECT_EQ(after.Le(0.065536) - before.Le(0.065536), n) << "a wait above 65 ms";
+  EXPECT_EQ(after.Le(0.001953125) - before.Le(0.001953125), 0) << "a wait shorter than the competitor's 3 ms spin";
+  EXPECT_EQ(after.Le(0.0625) - before.Le(0.0625), n) << "a wait above 62.5 ms";
   EXPECT_GE(after.sum - before.sum, n * 0.003);
   // It spun while the competitor slept, M x 2 ms less the switches.
   EXPECT_GE(Value("vnet_sched_running_seconds_total", vcpu) - ran_before, kPreemptions * 0.0015);
@@ -199,7 +199,7 @@ TEST_F(SchedTest, RawTracepointsTimeTheSameWaits) {
   ASSERT_TRUE(shared_->stop) << "the competitor could not run as SCHED_FIFO on CPU 0";
   const Hist h = Delay(vcpu);
   EXPECT_EQ(h.count, 5);
-  EXPECT_EQ(h.Le(0.002048), 0) << "a wait shorter than the competitor's 3 ms spin";
+  EXPECT_EQ(h.Le(0.001953125), 0) << "a wait shorter than the competitor's 3 ms spin";
 }
 
 // A VM's vhost worker (what VHOST_SET_OWNER on /dev/vhost-net starts for qemu's vhost=on NICs):

@@ -105,7 +105,7 @@ TEST_F(TapTest, GuestToHostCountsEachFrameOnItsQueue) {
     EXPECT_EQ(h.count - before[q].count, q == 2 ? 15 : 0) << "queue " << q;
   }
   Hist h = Get("vnet_tap_tx_transit_seconds", 2);
-  EXPECT_EQ(h.Le(0.008192) - before[2].Le(0.008192), 15) << "a sample above 8.192 ms";
+  EXPECT_EQ(h.Le(0.0078125) - before[2].Le(0.0078125), 15) << "a sample above 7.8 ms";
 }
 
 // Per-queue histograms off (the default): the kernel sums a tap's queues, one series without
@@ -126,7 +126,7 @@ TEST_F(TapTest, QueuesAreSummedInTheKernelWithoutPerQueue) {
 
 // host -> guest: each queue gets its own flow (tun steers a flow to the queue the guest last
 // sent it on); the backend reads 40 ms after the remote sent. Every packet is one backlog
-// sample in the (32.768 ms, 65.536 ms] bucket and one rx transit sample, on its queue.
+// sample in the (31.25 ms, 62.5 ms] bucket and one rx transit sample, on its queue.
 TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
   constexpr int kPerQueue = 5;
   // The remote's end of each flow is a bound socket: the guest's steering frames are received
@@ -163,9 +163,9 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
     Hist backlog = Get("vnet_tap_rx_backlog_seconds", q);
     Hist transit = Get("vnet_tap_rx_transit_seconds", q);
     EXPECT_EQ(backlog.count - backlog0[q].count, kPerQueue) << "queue " << q;
-    EXPECT_EQ((backlog.Le(0.065536) - backlog.Le(0.032768)) - (backlog0[q].Le(0.065536) - backlog0[q].Le(0.032768)),
+    EXPECT_EQ((backlog.Le(0.0625) - backlog.Le(0.03125)) - (backlog0[q].Le(0.0625) - backlog0[q].Le(0.03125)),
               kPerQueue)
-        << "queue " << q << ": backlog samples outside (32.768 ms, 65.536 ms]";
+        << "queue " << q << ": backlog samples outside (31.25 ms, 62.5 ms]";
     EXPECT_EQ(transit.count - transit0[q].count, kPerQueue) << "queue " << q;
   }
 }

@@ -144,7 +144,7 @@ TEST(Config, InvalidValues) {
             "test.yaml:2: devices.grace_period: unknown duration unit in \"5d\" (use us, ms, s, m or h)");
   EXPECT_EQ(ErrorOf("devices:\n  grace_period: 1500ms\n"), "test.yaml:2: devices.grace_period: must be whole seconds");
   EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    bucket_max: 60s\n"),
-            "test.yaml:3: collectors.tap.bucket_max: must be at most 33s");
+            "test.yaml:3: collectors.tap.bucket_max: must be at most 32s");
   EXPECT_EQ(ErrorOf("collectors:\n  tap:\n    bucket_min: 1ms\n    bucket_max: 1ms\n"),
             "test.yaml:4: collectors.tap.bucket_max: bucket_max must be above bucket_min (1000000ns, bucket_max "
             "1000000ns)");

@@ -31,15 +31,15 @@ TEST(HistSlots, SlotIndexIsItsMicrosecondBound) {
   EXPECT_EQ(log2_ceil(1ull << 40), 40u);
   EXPECT_EQ(log2_ceil((1ull << 40) + 1), 41u);
   struct hist h = {};
-  hist_add(&h, 999);       // 1 us
-  hist_add(&h, 1001);      // 2 us
-  hist_add(&h, 20000000);  // 20 ms -> 32.768 ms
+  hist_add(&h, 953);       // 0.953 us -> 2^-20 s (0.9537 us)
+  hist_add(&h, 954);       // -> 2^-19 s
+  hist_add(&h, 20000000);  // 20 ms -> 2^-5 s (31.25 ms)
   hist_add(&h, 100000000000ull);  // 100 s -> last slot
   EXPECT_EQ(h.slots[0], 1u);
   EXPECT_EQ(h.slots[1], 1u);
   EXPECT_EQ(h.slots[15], 1u);
   EXPECT_EQ(h.slots[HIST_SLOTS - 1], 1u);
-  EXPECT_EQ(h.sum_ns, 999u + 1001u + 20000000u + 100000000000ull);
+  EXPECT_EQ(h.sum_ns, 953u + 954u + 20000000u + 100000000000ull);
 }
 
 class TapCollectorTest : public ::testing::Test {
@@ -72,24 +72,24 @@ class TapCollectorTest : public ::testing::Test {
 
 TEST_F(TapCollectorTest, HistogramGoldenText) {
   settings.per_queue = true;
-  settings.bucket_min = std::chrono::microseconds(3);  // rounds up to 4us
-  settings.bucket_max = std::chrono::microseconds(20);  // rounds up to 32us
+  settings.bucket_min = std::chrono::microseconds(3);  // rounds up to 2^-18 s (3.8us)
+  settings.bucket_max = std::chrono::microseconds(20);  // rounds up to 2^-15 s (30.5us)
   Make();
   hist h = {};
-  h.slots[0] = 1;  // <= 1us
-  h.slots[2] = 2;  // <= 4us
-  h.slots[4] = 3;  // <= 16us
-  h.slots[7] = 4;  // <= 128us: only in +Inf
+  h.slots[0] = 1;  // <= 2^-20 s
+  h.slots[2] = 2;  // <= 2^-18 s
+  h.slots[4] = 3;  // <= 2^-16 s
+  h.slots[7] = 4;  // <= 2^-13 s: only in +Inf
   h.sum_ns = 1500000;
   hists->rows = {{{7, FakeLinks::kOwn, 1, TAP_RX_BACKLOG}, h}};
   EXPECT_EQ(Text(),
             "# HELP vnet_tap_rx_backlog_seconds Host to guest: from a packet handed to the tap until the VM's backend "
             "(vhost, qemu) read it.\n"
             "# TYPE vnet_tap_rx_backlog_seconds histogram\n"
-            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"4e-06\"} 3\n"
-            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"8e-06\"} 3\n"
-            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"1.6e-05\"} 6\n"
-            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"3.2e-05\"} 6\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"3.814697265625e-06\"} 3\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"7.62939453125e-06\"} 3\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"1.52587890625e-05\"} 6\n"
+            "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"3.0517578125e-05\"} 6\n"
             "vnet_tap_rx_backlog_seconds_bucket{device=\"vnet3\",netns=\"\",queue=\"1\",le=\"+Inf\"} 10\n"
             "vnet_tap_rx_backlog_seconds_sum{device=\"vnet3\",netns=\"\",queue=\"1\"} 0.0015\n"
             "vnet_tap_rx_backlog_seconds_count{device=\"vnet3\",netns=\"\",queue=\"1\"} 10\n"
@@ -106,15 +106,15 @@ TEST_F(TapCollectorTest, HistogramGoldenText) {
             "vnet_tap_samples_discarded_total{reason=\"identity\"} 4\n");
 }
 
-TEST_F(TapCollectorTest, DefaultRangeIsOneMicrosecondToFourSeconds) {
+TEST_F(TapCollectorTest, DefaultRangeIsTwoMicrosecondsToFourSeconds) {
   Make();
   hists->rows = {{{7, FakeLinks::kOwn, 0, TAP_TX_TRANSIT}, hist{}}};
   std::string text = Text();
-  EXPECT_NE(text.find("vnet_tap_tx_transit_seconds_bucket{device=\"vnet3\",netns=\"\",le=\"1e-06\"} 0"),
+  EXPECT_NE(text.find("vnet_tap_tx_transit_seconds_bucket{device=\"vnet3\",netns=\"\",le=\"1.9073486328125e-06\"} 0"),
             std::string::npos);
-  EXPECT_NE(text.find("le=\"4.194304\"} 0"), std::string::npos);
-  EXPECT_EQ(text.find("le=\"8.388608\""), std::string::npos);
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * 4 + 23 + 1 + 2 + 2);  // 23 bounds, +Inf, count, sum; discarded
+  EXPECT_NE(text.find("le=\"4\"} 0"), std::string::npos);
+  EXPECT_EQ(text.find("le=\"8\""), std::string::npos);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * 4 + 22 + 1 + 2 + 2);  // 22 bounds, +Inf, count, sum; discarded
 }
 
 TEST_F(TapCollectorTest, DiscardedSamplesByReasonAndTunLearnedAgainAtEachScrape) {
