@@ -7,7 +7,7 @@ VNET_BUILD=${VNET_BUILD:-$VNET_ROOT/build}
 
 VNET_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libssl-dev libcrypt-dev
-  prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libtinyxml2-dev nlohmann-json3-dev
+  prometheus-cpp-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev libgtest-dev libtinyxml2-dev nlohmann-json3-dev
   iproute2 nftables procps curl openssl prometheus openvswitch-switch systemd dpkg-dev lintian adduser nodejs
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd debian-archive-keyring
 )

@@ -163,18 +163,25 @@ void SchedCollector::Track(const identity::ThreadScan& scan, Clock::time_point n
   }
 }
 
-std::vector<prometheus::MetricFamily> SchedCollector::Collect() const {
+metrics::Emit SchedCollector::Scrape() const {
   using prometheus::MetricType;
-  auto delay = metrics::Family("vnet_sched_delay_seconds",
-                               "How long a VM's (vm_name) or ovs-vswitchd's threads of a kind waited for a CPU: from "
-                               "being woken, or preempted while runnable, until running (run-queue delay).",
-                               MetricType::Histogram);
+  metrics::HistogramFamily delay{"vnet_sched_delay_seconds",
+                                 "How long a VM's (vm_name) or ovs-vswitchd's threads of a kind waited for a CPU: from "
+                                 "being woken, or preempted while runnable, until running (run-queue delay).",
+                                 0, kLastBucket, {}};
   auto running = metrics::Family("vnet_sched_running_seconds_total",
                                  "Time a VM's or ovs-vswitchd's threads of a kind ran on a CPU.", MetricType::Counter);
   auto threads = metrics::Family("vnet_sched_threads",
                                  "Threads of a kind the sched collector times, per VM and for ovs-vswitchd.",
                                  MetricType::Gauge);
-  if (!probe_) return metrics::Families(std::move(delay), std::move(running), std::move(threads));
+  auto emit = [&] {
+    return [delay = std::move(delay), families = metrics::Families(std::move(running), std::move(threads))](
+               metrics::Writer& w) {
+      delay.WriteTo(w);
+      for (const auto& f : families) w.Write(f);
+    };
+  };
+  if (!probe_) return emit();
   std::lock_guard lock(mu_);  // also over the scan, which keeps what it classified for the next
   Track(scan_(), Clock::now());
   auto& t = probe_->tables;
@@ -214,11 +221,11 @@ std::vector<prometheus::MetricFamily> SchedCollector::Collect() const {
     return l;
   };
   for (const auto& [k, s] : series) {
-    metrics::AddHistogram(delay, labels(k), s.delay, 0, kLastBucket);
+    delay.series.emplace_back(labels(k), s.delay);
     metrics::AddCounter(running, labels(k), static_cast<double>(s.run_ns) / 1e9);
   }
   for (const auto& [k, n] : counts) metrics::AddGauge(threads, labels(k), static_cast<double>(n));
-  return metrics::Families(std::move(delay), std::move(running), std::move(threads));
+  return emit();
 }
 
 }  // namespace vnet::collectors

@@ -63,7 +63,8 @@ class SchedCollector : public Collector {
   std::vector<ProbeStatus> Probes() const override;
   std::vector<MapStatus> Maps() const override;
   std::vector<ebpf::Program> Programs() const override;
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  metrics::Emit Scrape() const override;
+  std::vector<prometheus::MetricFamily> Collect() const override { return metrics::Collected(Scrape()); }
 
  private:
   // Hands the scan's threads to the probe and retires processes that are gone. mu_ held.

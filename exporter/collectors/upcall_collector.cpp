@@ -178,7 +178,7 @@ void UpcallCollector::OnLink(uint32_t ifindex, const std::string& name, bool del
   other_.table.OnLink(*probe_->tables.other.counts, ifindex, name, deleted);
 }
 
-std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
+metrics::Emit UpcallCollector::Scrape() const {
   using prometheus::MetricType;
   auto upcalls = metrics::Family("vnet_ovs_upcalls_total",
                                  "Packets the Open vSwitch kernel datapath sent to ovs-vswitchd (cmd miss: no flow; "
@@ -188,16 +188,24 @@ std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
                                   "Upcalls that did not reach ovs-vswitchd, by the kernel's error (EAGAIN: the handler's "
                                   "socket was full; ENOTCONN: no handler). The datapath counts them as lost.",
                                   MetricType::Counter);
-  auto latency = metrics::Family("vnet_ovs_upcall_latency_seconds",
-                                 "From a packet's upcall until ovs-vswitchd sent it back to the datapath for execution.",
-                                 MetricType::Histogram);
+  metrics::HistogramFamily latency{
+      "vnet_ovs_upcall_latency_seconds",
+      "From a packet's upcall until ovs-vswitchd sent it back to the datapath for execution.", 0, kLastBucket, {}};
   auto unanswered = metrics::Family("vnet_ovs_upcalls_unanswered_total",
                                     "Upcalls queued to ovs-vswitchd whose packet it did not send back for execution "
                                     "within collectors.upcall.inflight_timeout (dropped by its rules, or not matched).",
                                     MetricType::Counter);
+  auto emit = [&] {
+    return [counters = metrics::Families(std::move(upcalls), std::move(failures)), latency = std::move(latency),
+            unanswered = std::move(unanswered)](metrics::Writer& w) {
+      for (const auto& f : counters) w.Write(f);
+      latency.WriteTo(w);
+      w.Write(unanswered);
+    };
+  };
   std::lock_guard lock(mu_);
   FollowModule();
-  if (!probe_) return metrics::Families(std::move(upcalls), std::move(failures), std::move(latency), std::move(unanswered));
+  if (!probe_) return emit();
   std::map<metrics::Labels, double> total, failed;
   Read(probe_->tables.host, host_, total, failed, latency);
   Read(probe_->tables.other, other_, total, failed, latency);
@@ -206,11 +214,11 @@ std::vector<prometheus::MetricFamily> UpcallCollector::Collect() const {
   for (const auto& [dp, n] : unanswered_) {
     metrics::AddCounter(unanswered, {{"datapath", dp.first}, {"netns", links_.NetnsLabel(dp.second)}}, n);
   }
-  return metrics::Families(std::move(upcalls), std::move(failures), std::move(latency), std::move(unanswered));
+  return emit();
 }
 
 void UpcallCollector::Read(Tables::Maps& maps, State& state, std::map<metrics::Labels, double>& total,
-                           std::map<metrics::Labels, double>& failed, prometheus::MetricFamily& latency) const {
+                           std::map<metrics::Labels, double>& failed, metrics::HistogramFamily& latency) const {
   for (const auto& [pkt, f] : state.inflight.Expire(*maps.inflight, probe_->tables.now_ns())) {
     unanswered_[{DatapathName(f.datapath), pkt.netns}]++;
   }
@@ -226,8 +234,7 @@ void UpcallCollector::Read(Tables::Maps& maps, State& state, std::map<metrics::L
   auto hists = maps.hists->Read();
   state.hists_entries = hists.size();
   for (const auto& [k, h] : hists) {
-    metrics::AddHistogram(latency, {{"datapath", DatapathName(k.datapath)}, {"netns", links_.NetnsLabel(k.netns)}}, h,
-                          0, kLastBucket);
+    latency.series.push_back({{{"datapath", DatapathName(k.datapath)}, {"netns", links_.NetnsLabel(k.netns)}}, h});
   }
 }
 

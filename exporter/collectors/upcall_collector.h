@@ -72,7 +72,8 @@ class UpcallCollector : public Collector {
   std::vector<ProbeStatus> Probes() const override;
   std::vector<MapStatus> Maps() const override;
   std::vector<ebpf::Program> Programs() const override;
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  metrics::Emit Scrape() const override;
+  std::vector<prometheus::MetricFamily> Collect() const override { return metrics::Collected(Scrape()); }
   // The datapath's device (ovs-system) appearing is the moment the module is surely there.
   void OnLink(uint32_t ifindex, const std::string& name, bool deleted) override;
 
@@ -91,7 +92,7 @@ class UpcallCollector : public Collector {
   };
   // Reads one set of maps into the families' accumulators.
   void Read(Tables::Maps& maps, State& state, std::map<metrics::Labels, double>& total,
-            std::map<metrics::Labels, double>& failed, prometheus::MetricFamily& latency) const;
+            std::map<metrics::Labels, double>& failed, metrics::HistogramFamily& latency) const;
 
   Loader load_;
   ModuleInstance module_;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "metrics/proto.h"
 #include "metrics/text.h"
 
 namespace vnet::http {
@@ -50,27 +51,60 @@ std::string Refusal(int status) {
   return Head(status, "text/plain; charset=utf-8", body.size()) + body;
 }
 
-// True when the client takes gzip (Accept-Encoding: gzip, not "gzip;q=0"). Prometheus asks for it:
-// the text of a large host shrinks about tenfold.
-bool AcceptsGzip(const Request& request) {
-  const std::string* accept = request.Header("accept-encoding");
-  if (!accept) return false;
-  std::string_view rest = *accept;
-  while (!rest.empty()) {
+// The items of a header like Accept or Accept-Encoding ("a;q=0.5, b;x=y"): each one's value
+// (media type or coding) with its parameters, spaces trimmed, and its q value (1 when not said).
+struct Item {
+  std::string_view value;
+  std::string_view params;  // after the first ';'
+  double q = 1;
+};
+
+std::vector<Item> Items(const std::string* header) {
+  std::vector<Item> out;
+  std::string_view rest = header ? std::string_view(*header) : std::string_view();
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    return s;
+  };
+  while (!rest.empty() && out.size() < 64) {  // a client's header is bounded by the request's size anyway
     const auto comma = rest.find(',');
     std::string_view item = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     const auto semi = item.find(';');
-    std::string_view coding = item.substr(0, semi);
-    while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
-    if (coding != "gzip" && coding != "x-gzip") continue;
-    if (semi == std::string_view::npos) return true;
-    std::string_view params = item.substr(semi + 1);
-    const auto q = params.find("q=");
-    return q == std::string_view::npos || std::strtod(std::string(params.substr(q + 2)).c_str(), nullptr) > 0;
+    Item i{trim(item.substr(0, semi)), semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1)};
+    if (const auto q = i.params.find("q="); q != std::string_view::npos) {
+      i.q = std::strtod(std::string(i.params.substr(q + 2)).c_str(), nullptr);
+    }
+    out.push_back(i);
+  }
+  return out;
+}
+
+// True when the client takes gzip (Accept-Encoding: gzip, not "gzip;q=0"). Prometheus asks for it:
+// the text of a large host shrinks about tenfold.
+bool AcceptsGzip(const Request& request) {
+  for (const auto& i : Items(request.Header("accept-encoding"))) {
+    if (i.value == "gzip" || i.value == "x-gzip") return i.q > 0;
   }
   return false;
+}
+
+// True when the client prefers the protobuf exposition of MetricFamily messages to text: a
+// Prometheus with native histograms on asks for it first (its other offers are text formats).
+bool WantsProtobuf(const Request& request) {
+  double proto = 0, text = 0;
+  for (const auto& i : Items(request.Header("accept"))) {
+    if (i.value == "application/vnd.google.protobuf") {
+      if (i.params.find("proto=io.prometheus.client.MetricFamily") != std::string_view::npos &&
+          i.params.find("encoding=delimited") != std::string_view::npos) {
+        proto = std::max(proto, i.q);
+      }
+    } else {
+      text = std::max(text, i.q);  // text/plain, OpenMetrics (served as text/plain), */*
+    }
+  }
+  return proto > 0 && proto >= text;
 }
 
 // gzip written as the text comes: deflate keeps its window (~256 KiB), never the whole text.
@@ -446,10 +480,14 @@ void Server::Answer(Conn& conn, const Request& request) {
   std::optional<GzipStream> gzip;
   if (AcceptsGzip(request)) gzip.emplace();
   if (gzip && !gzip->ok()) gzip.reset();
-  std::string extra = web->headers + "Vary: Accept-Encoding\r\n";
+  std::string extra = web->headers + "Vary: Accept, Accept-Encoding\r\n";
   if (gzip) extra += "Content-Encoding: gzip\r\n";
   if (chunked) extra += "Transfer-Encoding: chunked\r\n";
-  if (!conn.SendAll(Head(200, "text/plain; version=0.0.4; charset=utf-8", std::nullopt, extra), deadline) || head) {
+  const bool protobuf = WantsProtobuf(request);
+  if (!conn.SendAll(Head(200, protobuf ? metrics::kProtoContentType : "text/plain; version=0.0.4; charset=utf-8",
+                         std::nullopt, extra),
+                    deadline) ||
+      head) {
     return;
   }
   std::string packed, framed;
@@ -462,7 +500,7 @@ void Server::Answer(Conn& conn, const Request& request) {
     return conn.SendAll(framed, deadline);
   };
   std::string text;
-  metrics::TextWriter writer(text, 1 << 16, [&](std::string& chunk) {
+  auto write = [&](std::string& chunk) {
     bool sent;
     if (gzip) {
       gzip->Write(chunk, false, packed);
@@ -472,9 +510,16 @@ void Server::Answer(Conn& conn, const Request& request) {
     }
     chunk.clear();
     return sent;
-  });
-  emit(writer);
-  if (!writer.Finish()) return;
+  };
+  if (protobuf) {
+    metrics::ProtoWriter writer(text, 1 << 16, write);
+    emit(writer);
+    if (!writer.Finish()) return;
+  } else {
+    metrics::TextWriter writer(text, 1 << 16, write);
+    emit(writer);
+    if (!writer.Finish()) return;
+  }
   if (gzip) {
     gzip->Write("", true, packed);
     if (!send(packed)) return;

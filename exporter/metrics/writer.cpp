@@ -28,4 +28,13 @@ void FamilyWriter::Histogram(std::span<const Label> labels, const hist& h, int f
   SetHistogram(Add(labels), h, first, last);
 }
 
+void HistogramFamily::WriteTo(Writer& w) const {
+  w.Family(name, help, prometheus::MetricType::Histogram);
+  std::vector<Label> labels;
+  for (const auto& [l, h] : series) {
+    labels.assign(l.begin(), l.end());
+    w.Histogram(labels, h, first, last);
+  }
+}
+
 }  // namespace vnet::metrics

@@ -43,6 +43,16 @@ class Writer {
 // (in the HTTP thread), so it holds its own copy of what it writes.
 using Emit = std::function<void(Writer&)>;
 
+// A histogram family of kernel histograms built whole (collectors with a few series), so that
+// each writer writes them its own way.
+struct HistogramFamily {
+  std::string name, help;
+  int first = 0, last = 0;  // the classic buckets' slots
+  std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, hist>> series;  // labels, histogram
+
+  void WriteTo(Writer& w) const;
+};
+
 // Emit of families built whole.
 inline Emit EmitFamilies(std::vector<prometheus::MetricFamily> families) {
   return [families = std::move(families)](Writer& w) {
