@@ -53,9 +53,13 @@ class DeviceTable {
     }
     auto devs = tracker_.Resolve(ids, now);
     for (const auto& [id, old] : devs.changed) Retire(table, entries, id, old, now);
+    // Set aside at once: their map entries are freed for devices that are there.
+    for (const auto& id : devs.gone) {
+      Retire(table, entries, id, {net::DeviceTracker::kGoneDevice, links_.NetnsLabel(id.netns)}, now);
+    }
 
     std::set<net::DeviceId> expired(devs.expired.begin(), devs.expired.end());
-    std::set<net::DeviceId> changed;
+    std::set<net::DeviceId> changed(devs.gone.begin(), devs.gone.end());
     for (const auto& [id, old] : devs.changed) changed.insert(id);
     std::vector<Key> erase;
     std::erase_if(entries, [&](const auto& e) {

@@ -23,8 +23,12 @@ DeviceTracker::Result DeviceTracker::Resolve(const std::set<DeviceId>& ids, Cloc
       out.labels[id] = labels;
       continue;
     }
+    if (k == known_.end() && t->second) {
+      out.gone.push_back(id);  // its namespace's list does not have it
+      continue;
+    }
     if (k == known_.end()) {
-      // Gone before it was ever resolved: only the ifindex is known.
+      // A namespace this process cannot list (no CAP_SYS_ADMIN, or gone): only the ifindex is known.
       DeviceLabels labels{"ifindex:" + std::to_string(id.ifindex), links_.NetnsLabel(id.netns)};
       k = known_.emplace(id, Entry{labels, now}).first;
     }

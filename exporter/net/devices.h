@@ -74,7 +74,15 @@ class DeviceTracker {
     // what was counted under them belongs to the previous device.
     std::vector<std::pair<DeviceId, DeviceLabels>> changed;
     std::vector<DeviceId> expired;  // gone for longer than the grace period, or its name taken
+    // ids of devices gone before they were ever named (not in their namespace's list): what
+    // they counted belongs to kGoneDevice, whatever their number (thousands of short-lived
+    // devices must not make thousands of series).
+    std::vector<DeviceId> gone;
   };
+
+  // The device label of what devices gone before they were named counted. No device has it: a
+  // device name cannot hold ':'.
+  static constexpr const char* kGoneDevice = "gone:unnamed";
 
   // Resolves the ids present in a map at `now`. Ids not asked for are forgotten.
   Result Resolve(const std::set<DeviceId>& ids, Clock::time_point now);

@@ -65,11 +65,22 @@ TEST(DeviceTracker, ReusedIfindexIsAChangeWithTheOldLabels) {
   EXPECT_TRUE(t.Resolve({{FakeLinks::kOwn, 7}}, {}).changed.empty());
 }
 
-TEST(DeviceTracker, DeviceNeverSeenAliveIsNamedByIfindex) {
+TEST(DeviceTracker, DeviceOfANamespaceThatCannotBeListedIsNamedByIfindex) {
   FakeLinks links;
   DeviceTracker t(links, 60s);
-  auto r = t.Resolve({{kOther, 4}}, {});  // its namespace is gone too
+  auto r = t.Resolve({{kOther, 4}}, {});  // its namespace is gone, or not ours to enter
   EXPECT_EQ(r.labels.at({kOther, 4}), (DeviceLabels{"ifindex:4", std::to_string(kOther)}));
+  EXPECT_TRUE(r.gone.empty());
+}
+
+TEST(DeviceTracker, DeviceGoneBeforeItWasNamedIsGone) {
+  FakeLinks links;
+  links.tables[FakeLinks::kOwn] = {{7, "vnet3"}};
+  DeviceTracker t(links, 60s);
+  auto r = t.Resolve({{FakeLinks::kOwn, 7}, {FakeLinks::kOwn, 8}}, {});
+  EXPECT_EQ(r.gone, (std::vector<DeviceId>{{FakeLinks::kOwn, 8}}));
+  EXPECT_FALSE(r.labels.count({FakeLinks::kOwn, 8}));
+  EXPECT_EQ(r.labels.at({FakeLinks::kOwn, 7}).device, "vnet3");
 }
 
 TEST(DeviceTracker, ForgetStartsClean) {

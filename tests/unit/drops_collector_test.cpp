@@ -167,5 +167,31 @@ TEST_F(DropsCollectorTest, GoneDeviceDisappearsAfterGrace) {
   EXPECT_TRUE(table->rows.empty());
 }
 
+// Thousands of short-lived devices must not make thousands of series: those gone before the
+// exporter named them are one series per namespace (and reason, ...), their map entries freed.
+TEST_F(DropsCollectorTest, DevicesGoneBeforeTheyWereNamedAreOneSeriesAndLeaveTheMap) {
+  table->rows = {{{kUdpRcv, 3, 20, FakeLinks::kOwn, VNET_PROTO_UDP}, {2, 200}},
+                 {{kUdpRcv, 3, 21, FakeLinks::kOwn, VNET_PROTO_UDP}, {3, 300}},
+                 {{kUdpRcv, 3, 7, kOther, VNET_PROTO_UDP}, {4, 400}},
+                 {{kUdpRcv, 3, 5, FakeLinks::kOwn, VNET_PROTO_UDP}, {1, 100}}};
+  std::string text = Text();
+  EXPECT_NE(text.find("vnet_drops_total{device=\"gone:unnamed\",netns=\"\",reason=\"NO_SOCKET\","
+                      "location=\"__udp4_lib_rcv\",protocol=\"udp\"} 5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vnet_drops_total{device=\"gone:unnamed\",netns=\"remote\",reason=\"NO_SOCKET\","
+                      "location=\"__udp4_lib_rcv\",protocol=\"udp\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("ifindex:"), std::string::npos) << text;
+  ASSERT_EQ(table->rows.size(), 1u) << "the gone devices' entries are still in the map";
+  EXPECT_EQ(table->rows[0].first.ifindex, 5u);
+  // More of them add to the same series.
+  table->rows.push_back({{kUdpRcv, 3, 22, FakeLinks::kOwn, VNET_PROTO_UDP}, {10, 1000}});
+  EXPECT_NE(Text().find("{device=\"gone:unnamed\",netns=\"\",reason=\"NO_SOCKET\",location=\"__udp4_lib_rcv\","
+                        "protocol=\"udp\"} 15\n"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace vnet::collectors
