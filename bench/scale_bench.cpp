@@ -2,8 +2,9 @@
 // /sys shows only its devices) it makes 1,000 taps, runs the exporter (the binary given, its
 // drops, tap and interface collectors; its default configuration, then with per-queue tap
 // histograms) there, fills the kernel maps directly and prints, per scenario, next to the empty
-// maps: samples, bytes, scrape time over HTTP as Prometheus asks (median of 10; plain text and
-// gzip), the exporter's CPU per scrape, its RSS after / peak and each collector's own time.
+// maps: samples, bytes, scrape time over HTTP as Prometheus asks (median of 10; plain text,
+// gzip, and as native histograms: protobuf with gzip), the exporter's CPU per plain scrape, its
+// RSS after / peak and each collector's own time.
 //
 //   scale_bench EXPORTER
 #include <bpf/bpf.h>
@@ -26,9 +27,13 @@
 #include <vector>
 
 #include <thread>
+#include <tuple>
+
+#include <google/protobuf/io/coded_stream.h>
 
 #include "../tests/support/http.h"
 #include "maps.h"
+#include "metrics/exposition.pb.h"
 #include "net/devices.h"
 
 extern "C" {
@@ -71,13 +76,18 @@ double CpuMs(pid_t pid) {
   return (utime + stime) * 1e3 / sysconf(_SC_CLK_TCK);
 }
 
-// One scrape over loopback as Prometheus sends it (HTTP/1.1, gzip when asked): wall time, bytes
-// of the answer.
-std::pair<double, size_t> Scrape(uint16_t port, bool gzip) {
+// What a Prometheus with native histograms asks for.
+constexpr const char* kNative =
+    "Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,"
+    "text/plain;version=0.0.4;q=0.5\r\n";
+
+// One scrape over loopback as Prometheus sends it (HTTP/1.1, gzip when asked; the protobuf
+// exposition when `native`): wall time, bytes of the answer.
+std::pair<double, size_t> Scrape(uint16_t port, bool gzip, bool native = false) {
   const auto start = Clock::now();
   int s = testing::ConnectLoopback(port);
-  const std::string req =
-      std::string("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n") + (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
+  const std::string req = std::string("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+                          (gzip ? "Accept-Encoding: gzip\r\n" : "") + (native ? kNative : "") + "\r\n";
   (void)!write(s, req.data(), req.size());
   size_t bytes = 0;
   char buf[1 << 16];
@@ -86,8 +96,32 @@ std::pair<double, size_t> Scrape(uint16_t port, bool gzip) {
   return {std::chrono::duration<double, std::milli>(Clock::now() - start).count(), bytes};
 }
 
+// Series in a protobuf exposition (HTTP/1.0: the body unchunked); a native histogram is one.
+std::pair<size_t, size_t> NativeSeries(uint16_t port) {
+  int s = testing::ConnectLoopback(port);
+  const std::string req = std::string("GET /metrics HTTP/1.0\r\n") + kNative + "\r\n";
+  (void)!write(s, req.data(), req.size());
+  std::string raw;
+  char buf[1 << 16];
+  for (ssize_t n; (n = read(s, buf, sizeof(buf))) > 0;) raw.append(buf, n);
+  close(s);
+  const std::string body = raw.substr(raw.find("\r\n\r\n") + 4);
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()), static_cast<int>(body.size()));
+  size_t series = 0;
+  for (uint32_t len; in.ReadVarint32(&len);) {
+    const auto limit = in.PushLimit(static_cast<int>(len));
+    exposition::MetricFamily f;
+    if (!f.ParseFromCodedStream(&in)) break;
+    in.PopLimit(limit);
+    series += f.metric_size();
+  }
+  return {series, body.size()};
+}
+
 struct Figures {
   size_t samples = 0, bytes = 0;
+  size_t native_series = 0, native_bytes = 0;
+  double native_ms = 0;
   double ms = 0, gzip_ms = 0, cpu_ms = 0;
   long rss_kib = 0, peak_kib = 0;
   std::string collectors;  // each collector's own time in the last scrape
@@ -123,10 +157,15 @@ Figures Measure(pid_t exporter, uint16_t port) {
   for (int i = 0; i < kScrapes; i++) {
     packed.push_back(Scrape(port, true).first);
   }
+  std::vector<double> native;
+  for (int i = 0; i < kScrapes; i++) native.push_back(Scrape(port, true, true).first);
+  std::tie(f.native_series, f.native_bytes) = NativeSeries(port);
   std::sort(plain.begin(), plain.end());
   std::sort(packed.begin(), packed.end());
+  std::sort(native.begin(), native.end());
   f.ms = plain[kScrapes / 2];
   f.gzip_ms = packed[kScrapes / 2];
+  f.native_ms = native[kScrapes / 2];
   f.collectors = CollectorTimes(testing::HttpGet(port, "/metrics").body);
   f.rss_kib = StatusKiB(exporter, "VmRSS");
   f.peak_kib = StatusKiB(exporter, "VmHWM");
@@ -136,6 +175,8 @@ Figures Measure(pid_t exporter, uint16_t port) {
 void Print(const std::string& name, const Figures& f, const Figures& base) {
   std::printf("%-34s %8zu %10.1f %9.2f %9.2f %7.1fx %9.1f %8.1f %8.1f\n", name.c_str(), f.samples, f.bytes / 1e6, f.ms,
               f.gzip_ms, base.ms > 0 ? f.ms / base.ms : 0, f.cpu_ms, f.rss_kib / 1024.0, f.peak_kib / 1024.0);
+  std::printf("%-34s native histograms (protobuf, gzip): %zu series, %.1f MB, %.2f ms\n", "", f.native_series,
+              f.native_bytes / 1e6, f.native_ms);
   std::printf("%-34s collectors, ms: %s\n", "", f.collectors.c_str());
 }
 

@@ -20,6 +20,7 @@
 #include "app/app.h"
 #include "collectors/registry.h"
 #include "kernel/drop_reasons.h"
+#include "metrics/exposition.pb.h"
 #include "metrics/text.h"
 #include "config/error.h"
 #include "http/server.h"
@@ -292,6 +293,64 @@ TEST(HttpTest, ScrapesAreStreamedAndGzippedWhenTheClientTakesIt) {
       if (chunked) body = Dechunk(body);
       // Not EXPECT_EQ: gtest's diff of two megabytes of text takes minutes.
       EXPECT_TRUE((gzipped ? Gunzip(body) : body) == plain) << version << " " << accept << ": " << body.size() << " bytes";
+    }
+  }
+}
+
+// The protobuf exposition goes to a client that prefers it (Prometheus with native histograms
+// on asks for it first), text to every other; gzip either way.
+TEST(HttpTest, ProtobufWhenTheScraperPrefersItTextOtherwise) {
+  auto emit = [](std::chrono::milliseconds) {
+    return [](metrics::Writer& w) {
+      w.Family("lat_seconds", "latency", prometheus::MetricType::Histogram);
+      hist h{};
+      h.slots[5] = 7;
+      const metrics::Label dev[] = {{"device", "vnet0"}};
+      w.Histogram(dev, h, 0, 22);
+    };
+  };
+  http::Server server("127.0.0.1:0", "/metrics", emit, [] { return std::string(); });
+  const std::string prometheus_native =
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,"
+      "application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,"
+      "text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+  const std::string prometheus_classic =
+      "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+      "text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+  for (auto [accept, protobuf] :
+       {std::pair{prometheus_native, true}, std::pair{prometheus_classic, false}, std::pair{std::string(), false},
+        std::pair{std::string("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+                              "encoding=delimited;q=0.2,text/plain;q=0.5"), false},
+        std::pair{std::string("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+                              "encoding=text"), false}}) {
+    for (bool gzip : {false, true}) {
+      int s = Connect(server.port(), "GET /metrics HTTP/1.0\r\n" +
+                                         (accept.empty() ? "" : "Accept: " + accept + "\r\n") +
+                                         (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n");
+      const std::string raw = Answer(s);
+      close(s);
+      const auto end = raw.find("\r\n\r\n");
+      ASSERT_NE(end, std::string::npos) << accept;
+      const std::string head = raw.substr(0, end);
+      const std::string body = gzip ? Gunzip(raw.substr(end + 4)) : raw.substr(end + 4);
+      EXPECT_NE(head.find("Vary: Accept, Accept-Encoding"), std::string::npos) << head;
+      if (protobuf) {
+        EXPECT_NE(head.find("Content-Type: application/vnd.google.protobuf; "
+                            "proto=io.prometheus.client.MetricFamily; encoding=delimited\r\n"),
+                  std::string::npos)
+            << head;
+        ASSERT_GT(body.size(), 1u);
+        ASSERT_EQ(static_cast<unsigned char>(body[0]), body.size() - 1) << "one message, its length first";
+        exposition::MetricFamily f;
+        ASSERT_TRUE(f.ParseFromString(body.substr(1)));
+        EXPECT_EQ(f.name(), "lat_seconds");
+        EXPECT_EQ(f.metric(0).histogram().sample_count(), 7u);
+        EXPECT_EQ(f.metric(0).histogram().positive_span(0).offset(), 5 - 20);
+      } else {
+        EXPECT_NE(head.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << accept << "\n" << head;
+        EXPECT_NE(body.find("lat_seconds_bucket{device=\"vnet0\",le=\"3.0517578125e-05\"} 7\n"), std::string::npos)
+            << body;
+      }
     }
   }
 }

@@ -31,6 +31,7 @@
 #include "collectors/exporter_collector.h"
 #include "collectors/registry.h"
 #include "http/server.h"
+#include "metrics/writer.h"
 
 namespace vnet::testing {
 namespace {
@@ -66,8 +67,9 @@ std::string UrlEncode(const std::string& s) {
 
 class PrometheusServer {
  public:
-  // `job` is added to the scrape job's YAML (basic_auth, ...).
-  PrometheusServer(uint16_t exporter_port, const std::string& rules, const std::string& job = "")
+  // `job` is added to the scrape job's YAML (basic_auth, ...). With `native`, Prometheus has its
+  // native histograms on: it asks for the protobuf exposition and stores histograms as native.
+  PrometheusServer(uint16_t exporter_port, const std::string& rules, const std::string& job = "", bool native = false)
       : port_(FreePort()) {
     std::ofstream(dir_.path() / "prometheus.yml")
         << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -81,7 +83,8 @@ class PrometheusServer {
       dup2(devnull, 2);
       execlp("prometheus", "prometheus", ("--config.file=" + (dir_.path() / "prometheus.yml").string()).c_str(),
              ("--storage.tsdb.path=" + (dir_.path() / "data").string()).c_str(),
-             ("--web.listen-address=127.0.0.1:" + std::to_string(port_)).c_str(), nullptr);
+             ("--web.listen-address=127.0.0.1:" + std::to_string(port_)).c_str(),
+             native ? "--enable-feature=native-histograms" : nullptr, nullptr);
       _exit(127);
     }
   }
@@ -123,7 +126,7 @@ const std::set<std::string> kEventOnly = {"vnet_ovs_upcall_failures_total", "vne
 // Series of the upcall collector (BPF on the openvswitch module) and of the kernel datapath only
 // (this test's ovs-vswitchd runs the userspace datapath, which has no masks or mask cache).
 const std::set<std::string> kKernelDatapath = {
-    "vnet_ovs_upcalls_total",         "vnet_ovs_upcall_latency_seconds_bucket",
+    "vnet_ovs_upcalls_total",         "vnet_ovs_upcall_latency_seconds_bucket", "vnet_ovs_upcall_latency_seconds",
     "vnet_ovs_datapath_mask_hits_total", "vnet_ovs_datapath_masks",
     "vnet_ovs_datapath_cache_hits_total", "datapath:vnet_ovs_upcalls:rate2m",
     "vnet_vm:ovs_upcalls:rate2m",     "datapath:vnet_ovs_upcall_latency_seconds:p99"};
@@ -227,11 +230,14 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
                  "basic_auth_users:\n  prometheus: " + Bcrypt("s3cret") + "\n");
   http::Server server("127.0.0.1:0", "/metrics", Scrape(exporter), [&] { return app::LandingPage(exporter, "/metrics"); },
                       {}, http::LoadWebConfig(web_file));
-  PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml",
-                        "    scheme: https\n    tls_config: {ca_file: " + certs.Path("ca.pem") +
-                            ", cert_file: " + certs.Path("client.pem") + ", key_file: " + certs.Path("client.key") +
-                            "}\n    basic_auth: {username: prometheus, password: s3cret}\n");
-  ASSERT_TRUE(WaitFor([&] { return prom.Ready(); }, 60s)) << "prometheus did not start";
+  const std::string job = "    scheme: https\n    tls_config: {ca_file: " + certs.Path("ca.pem") +
+                          ", cert_file: " + certs.Path("client.pem") + ", key_file: " + certs.Path("client.key") +
+                          "}\n    basic_auth: {username: prometheus, password: s3cret}\n";
+  // One Prometheus with classic histograms (text), one with native histograms (protobuf): the
+  // dashboards and rules must work with both.
+  PrometheusServer prom(server.port(), root + "/dashboards/prometheus/rules.yml", job);
+  PrometheusServer native(server.port(), root + "/dashboards/prometheus/rules.yml", job, true);
+  ASSERT_TRUE(WaitFor([&] { return prom.Ready() && native.Ready(); }, 60s)) << "prometheus did not start";
   EXPECT_EQ(Sh("curl -s -o /dev/null -w '%{http_code}' --cacert " + certs.Path("ca.pem") + " --cert " +
                certs.Path("client.pem") + " --key " + certs.Path("client.key") + " https://127.0.0.1:" +
                std::to_string(server.port()) + "/metrics"),
@@ -279,30 +285,39 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
   auto exempt = [&](const std::string& metric) {
     return kEventOnly.count(metric) || (!upcall_attached && kKernelDatapath.count(metric));
   };
-  int checked = 0, parsed_only = 0;
-  for (const auto& e : Expressions(root)) {
-    std::string expr = Substitute(e.expr);
-    json r = prom.Query(expr);
-    ASSERT_EQ(r["status"], "success") << e.where << ": " << expr << "\n" << r.dump();
-    auto metrics = Metrics(expr);
-    ASSERT_FALSE(metrics.empty()) << e.where << ": " << expr;
-    checked++;
-    if (e.condition) {
-      // The condition holds only in trouble; every metric it reads must be there.
-      for (const auto& m : metrics) {
-        if (m.find(':') != std::string::npos || exempt(m)) continue;
-        json c = prom.Query("count({__name__=\"" + m + "\"})");
-        EXPECT_FALSE(c["data"]["result"].empty()) << e.where << ": no data for " << m;
+  for (auto* server : {&prom, &native}) {
+    const std::string kind = server == &prom ? "classic histograms: " : "native histograms: ";
+    int checked = 0, parsed_only = 0;
+    for (const auto& e : Expressions(root)) {
+      std::string expr = Substitute(e.expr);
+      json r = server->Query(expr);
+      ASSERT_EQ(r["status"], "success") << kind << e.where << ": " << expr << "\n" << r.dump();
+      auto metrics = Metrics(expr);
+      ASSERT_FALSE(metrics.empty()) << e.where << ": " << expr;
+      checked++;
+      if (e.condition) {
+        // The condition holds only in trouble; every metric it reads must be there (a histogram
+        // as its classic buckets, X_bucket, or as native X).
+        for (const auto& m : metrics) {
+          if (m.find(':') != std::string::npos || exempt(m) || expr.find(m + "_bucket") != std::string::npos) continue;
+          const std::string names = m.ends_with("_bucket") ? m + "|" + m.substr(0, m.size() - 7) : m;
+          json c = server->Query("count({__name__=~\"" + names + "\"})");
+          EXPECT_FALSE(c["data"]["result"].empty()) << kind << e.where << ": no data for " << names;
+        }
+      } else if (std::any_of(metrics.begin(), metrics.end(), exempt)) {
+        std::cout << kind << "parsed, no data expected here: " << e.where << "\n";
+        parsed_only++;
+      } else {
+        EXPECT_FALSE(r["data"]["result"].empty()) << kind << e.where << " returns nothing: " << expr;
       }
-    } else if (std::any_of(metrics.begin(), metrics.end(), exempt)) {
-      std::cout << "parsed, no data expected here: " << e.where << "\n";
-      parsed_only++;
-    } else {
-      EXPECT_FALSE(r["data"]["result"].empty()) << e.where << " returns nothing: " << expr;
     }
+    std::cout << kind << checked << " expressions evaluated, " << checked - parsed_only << " of them returned data\n";
+    EXPECT_GT(checked - parsed_only, 50);
   }
-  std::cout << checked << " expressions evaluated, " << checked - parsed_only << " of them returned data\n";
-  EXPECT_GT(checked - parsed_only, 50);
+  // The native Prometheus has the histograms as native ones, not as classic buckets.
+  EXPECT_FALSE(native.Query("vnet_tap_rx_backlog_seconds")["data"]["result"].empty());
+  EXPECT_TRUE(native.Query("vnet_tap_rx_backlog_seconds_bucket")["data"]["result"].empty());
+  EXPECT_TRUE(prom.Query("vnet_tap_rx_backlog_seconds")["data"]["result"].empty());
 
   // The spike: 100 times the VM's baseline rate of NO_SOCKET drops at the remote.
   vm_rate = 100;
@@ -319,6 +334,47 @@ TEST(PrometheusTest, DashboardsAndRulesReturnDataAndTheSpikeAlertFires) {
       },
       150s);
   EXPECT_TRUE(fired) << prom.Get("/api/v1/alerts").dump();
+}
+
+// The same kernel histogram through both expositions, scraped by a Prometheus with classic and
+// one with native histograms: histogram_quantile over the native series is the classic one's at
+// every quantile (the slots are the native buckets, slot 0 the zero bucket), and so are the
+// counts and sums.
+TEST(PrometheusTest, NativeAndClassicHistogramsGiveTheSameQuantiles) {
+  hist h{};
+  h.slots[0] = 2;    // <= 2^-20 s: the zero bucket
+  h.slots[3] = 10;   // (2^-18, 2^-17] s
+  h.slots[4] = 20;
+  h.slots[8] = 5;
+  h.slots[12] = 1;   // (2^-9, 2^-8] s
+  h.slots[HIST_SLOTS - 2] = 1;  // (16, 32] s: the last bucket below +Inf
+  h.sum_ns = 20'000'123'456;
+  auto scrape = [&](std::chrono::milliseconds) {
+    return [h](metrics::Writer& w) {
+      w.Family("vnet_test_seconds", "a fixed kernel histogram", prometheus::MetricType::Histogram);
+      const metrics::Label labels[] = {{"device", "vnet0"}};
+      w.Histogram(labels, h, 0, HIST_SLOTS - 2);
+    };
+  };
+  http::Server server("127.0.0.1:0", "/metrics", scrape, [] { return std::string(); });
+  const std::string rules = std::string(VNET_SOURCE_DIR) + "/dashboards/prometheus/rules.yml";
+  PrometheusServer classic(server.port(), rules), native(server.port(), rules, "", true);
+  ASSERT_TRUE(WaitFor([&] { return classic.Ready() && native.Ready(); }, 60s)) << "prometheus did not start";
+  auto value = [](PrometheusServer& p, const std::string& expr) {
+    json r = p.Query(expr)["data"]["result"];
+    return r.empty() ? std::nan("") : std::stod(r[0]["value"][1].get<std::string>());
+  };
+  ASSERT_TRUE(WaitFor([&] { return value(classic, "vnet_test_seconds_count") == 39 &&
+                                   value(native, "histogram_count(vnet_test_seconds)") == 39; }, 120s))
+      << "not scraped: " << classic.Query("vnet_test_seconds_count").dump() << native.Query("vnet_test_seconds").dump();
+  EXPECT_TRUE(native.Query("vnet_test_seconds_bucket")["data"]["result"].empty()) << "stored as classic buckets";
+  EXPECT_EQ(value(native, "histogram_sum(vnet_test_seconds)"), value(classic, "vnet_test_seconds_sum"));
+  for (double q : {0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99}) {
+    const std::string qs = std::to_string(q);
+    const double c = value(classic, "histogram_quantile(" + qs + ", vnet_test_seconds_bucket)");
+    const double n = value(native, "histogram_quantile(" + qs + ", vnet_test_seconds)");
+    EXPECT_NEAR(n, c, c * 1e-9) << "quantile " << q;
+  }
 }
 
 // The expressions the test above can only parse on a kernel without openvswitch, with data: a
