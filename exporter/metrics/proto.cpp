@@ -1,26 +1,30 @@
 #include "metrics/proto.h"
 
 #include <cmath>
-#include <vector>
+#include <cstring>
 
-#include "metrics/exposition.pb.h"
 #include "metrics/family.h"
 
 namespace vnet::metrics {
 namespace {
 
-exposition::MetricType TypeOf(prometheus::MetricType t) {
+// The protobuf wire format, as much of it as exposition.proto needs: a field is a tag (its
+// number and wire type) and a varint, a little-endian double, or a length and bytes.
+enum WireType { kVarint = 0, kFixed64 = 1, kLen = 2 };
+
+// The values of exposition.proto's MetricType.
+int TypeOf(prometheus::MetricType t) {
   switch (t) {
-    case prometheus::MetricType::Counter: return exposition::COUNTER;
-    case prometheus::MetricType::Gauge: return exposition::GAUGE;
-    case prometheus::MetricType::Summary: return exposition::SUMMARY;
-    case prometheus::MetricType::Histogram: return exposition::HISTOGRAM;
-    case prometheus::MetricType::Untyped: break;
+    case prometheus::MetricType::Counter: return 0;
+    case prometheus::MetricType::Gauge: return 1;
+    case prometheus::MetricType::Summary: return 2;
+    case prometheus::MetricType::Untyped: return 3;
+    case prometheus::MetricType::Histogram: return 4;
   }
-  return exposition::UNTYPED;
+  return 3;
 }
 
-void AppendVarint(std::string& out, uint64_t v) {
+void Varint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
     out += static_cast<char>(v | 0x80);
     v >>= 7;
@@ -28,13 +32,35 @@ void AppendVarint(std::string& out, uint64_t v) {
   out += static_cast<char>(v);
 }
 
-template <class L>
-void SetLabels(exposition::Metric& m, const L& labels) {
-  for (const auto& [k, v] : labels) {
-    auto* l = m.add_label();
-    l->set_name(std::string(k));
-    l->set_value(IsValidUtf8(v) ? std::string(v) : ValidUtf8(v));
-  }
+void Tag(std::string& out, int field, WireType type) { Varint(out, static_cast<uint64_t>(field) << 3 | type); }
+
+void Uint(std::string& out, int field, uint64_t v) {
+  Tag(out, field, kVarint);
+  Varint(out, v);
+}
+
+void Sint(std::string& out, int field, int64_t v) {  // zigzag: small negative numbers stay short
+  Uint(out, field, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+
+void Double(std::string& out, int field, double v) {
+  Tag(out, field, kFixed64);
+  char b[8];
+  std::memcpy(b, &v, 8);  // x86 and the wire are both little-endian
+  out.append(b, 8);
+}
+
+void Bytes(std::string& out, int field, std::string_view s) {
+  Tag(out, field, kLen);
+  Varint(out, s.size());
+  out += s;
+}
+
+// Field numbers of exposition.proto.
+namespace family { enum { kName = 1, kHelp = 2, kType = 3, kMetric = 4 }; }
+namespace metric { enum { kLabel = 1, kGauge = 2, kCounter = 3, kSummary = 4, kUntyped = 5, kHistogram = 7 }; }
+namespace histogram {
+enum { kCount = 1, kSum = 2, kBucket = 3, kSchema = 5, kZeroThreshold = 6, kZeroCount = 7, kSpan = 12, kDelta = 13 };
 }
 
 }  // namespace
@@ -45,16 +71,13 @@ const char* const kProtoContentType =
 ProtoWriter::ProtoWriter(std::string& out, size_t chunk, std::function<bool(std::string&)> flush)
     : out_(out), chunk_(chunk), flush_(std::move(flush)) {}
 
-ProtoWriter::~ProtoWriter() = default;
-
 void ProtoWriter::End() {
-  if (!family_) return;
-  if (!stopped_) {
-    AppendVarint(out_, family_->ByteSizeLong());
-    family_->AppendToString(&out_);
-    if (out_.size() >= chunk_) stopped_ = !flush_(out_);
-  }
-  family_.reset();
+  if (!open_) return;
+  open_ = false;
+  if (stopped_) return;
+  Varint(out_, family_.size());
+  out_ += family_;
+  if (out_.size() >= chunk_) stopped_ = !flush_(out_);
 }
 
 bool ProtoWriter::Finish() {
@@ -65,21 +88,33 @@ bool ProtoWriter::Finish() {
 
 void ProtoWriter::Family(const std::string& name, const std::string& help, prometheus::MetricType type) {
   End();
-  family_ = std::make_unique<exposition::MetricFamily>();
-  family_->set_name(name);
-  family_->set_help(help);
-  family_->set_type(TypeOf(type));
+  open_ = true;
+  type_ = type;
+  family_.clear();
+  Bytes(family_, family::kName, name);
+  if (!help.empty()) Bytes(family_, family::kHelp, help);
+  Uint(family_, family::kType, TypeOf(type));
 }
+
+void ProtoWriter::Labels(std::span<const Label> labels) {
+  metric_.clear();
+  for (const auto& [k, v] : labels) {
+    pair_.clear();
+    Bytes(pair_, 1, k);
+    Bytes(pair_, 2, IsValidUtf8(v) ? v : std::string_view(valid_ = ValidUtf8(v)));
+    Bytes(metric_, metric::kLabel, pair_);
+  }
+}
+
+void ProtoWriter::Metric() { Bytes(family_, family::kMetric, metric_); }
 
 void ProtoWriter::Value(std::span<const Label> labels, double value) {
   if (stopped_) return;
-  auto* m = family_->add_metric();
-  SetLabels(*m, labels);
-  if (family_->type() == exposition::GAUGE) {
-    m->mutable_gauge()->set_value(value);
-  } else {
-    m->mutable_counter()->set_value(value);
-  }
+  Labels(labels);
+  value_.clear();
+  Double(value_, 1, value);
+  Bytes(metric_, type_ == prometheus::MetricType::Gauge ? metric::kGauge : metric::kCounter, value_);
+  Metric();
 }
 
 // Native, schema 0: slot 0 (at most 2^HIST_SLOT0_EXP s, which includes 0) is the zero bucket,
@@ -88,68 +123,85 @@ void ProtoWriter::Value(std::span<const Label> labels, double value) {
 // in the 64 s bucket. Runs of empty buckets are left out (a span per run of non-empty ones).
 void ProtoWriter::Histogram(std::span<const Label> labels, const hist& h, int, int) {
   if (stopped_) return;
-  auto* m = family_->add_metric();
-  SetLabels(*m, labels);
-  auto* n = m->mutable_histogram();
-  n->set_schema(0);
-  n->set_zero_threshold(std::ldexp(1.0, HIST_SLOT0_EXP));
-  n->set_zero_count(h.slots[0]);
+  Labels(labels);
+  value_.clear();
   uint64_t count = h.slots[0], previous = 0;
-  int end = 1;  // the slot after the last span
-  exposition::BucketSpan* span = nullptr;
+  std::string deltas;
+  int end = -1;  // the slot after the last span, -1 before the first
   for (int i = 1; i < HIST_SLOTS; i++) {
     const uint64_t c = h.slots[i];
     count += c;
     if (c == 0) continue;
-    if (!span || i != end) {
-      span = n->add_positive_span();
-      span->set_offset(n->positive_span_size() == 1 ? i + HIST_SLOT0_EXP : i - end);
-      span->set_length(0);
+    if (i != end) {  // a span starts: the previous one ends
+      if (end >= 0) EndSpan();
+      span_offset_ = end < 0 ? i + HIST_SLOT0_EXP : i - end;
+      span_length_ = 0;
     }
-    span->set_length(span->length() + 1);
-    n->add_positive_delta(static_cast<int64_t>(c - previous));
+    span_length_++;
+    Sint(deltas, histogram::kDelta, static_cast<int64_t>(c - previous));
     previous = c;
     end = i + 1;
   }
-  n->set_sample_count(count);
-  n->set_sample_sum(static_cast<double>(h.sum_ns) / 1e9);
+  Uint(value_, histogram::kCount, count);
+  Double(value_, histogram::kSum, static_cast<double>(h.sum_ns) / 1e9);
+  Sint(value_, histogram::kSchema, 0);
+  Double(value_, histogram::kZeroThreshold, std::ldexp(1.0, HIST_SLOT0_EXP));
+  Uint(value_, histogram::kZeroCount, h.slots[0]);
+  if (end >= 0) EndSpan();
+  value_ += deltas;
+  Bytes(metric_, metric::kHistogram, value_);
+  Metric();
+}
+
+void ProtoWriter::EndSpan() {
+  pair_.clear();
+  Sint(pair_, 1, span_offset_);
+  Uint(pair_, 2, span_length_);
+  Bytes(value_, histogram::kSpan, pair_);
 }
 
 void ProtoWriter::Write(const prometheus::MetricFamily& f) {
   Family(f.name, f.help, f.type);
-  if (stopped_) return;
-  for (const auto& pm : f.metric) {
-    auto* m = family_->add_metric();
-    std::vector<std::pair<const std::string&, const std::string&>> labels;
-    for (const auto& l : pm.label) labels.emplace_back(l.name, l.value);
-    SetLabels(*m, labels);
+  std::vector<Label> labels;
+  std::string part;
+  for (const auto& m : f.metric) {
+    if (stopped_) return;
+    labels.clear();
+    for (const auto& l : m.label) labels.emplace_back(l.name, l.value);
+    Labels(labels);
+    value_.clear();
     switch (f.type) {
-      case prometheus::MetricType::Counter: m->mutable_counter()->set_value(pm.counter.value); break;
-      case prometheus::MetricType::Gauge: m->mutable_gauge()->set_value(pm.gauge.value); break;
-      case prometheus::MetricType::Untyped: m->mutable_untyped()->set_value(pm.untyped.value); break;
-      case prometheus::MetricType::Summary: {
-        auto* s = m->mutable_summary();
-        s->set_sample_count(pm.summary.sample_count);
-        s->set_sample_sum(pm.summary.sample_sum);
-        for (const auto& q : pm.summary.quantile) {
-          auto* o = s->add_quantile();
-          o->set_quantile(q.quantile);
-          o->set_value(q.value);
+      case prometheus::MetricType::Counter: Double(value_, 1, m.counter.value); break;
+      case prometheus::MetricType::Gauge: Double(value_, 1, m.gauge.value); break;
+      case prometheus::MetricType::Untyped: Double(value_, 1, m.untyped.value); break;
+      case prometheus::MetricType::Summary:
+        Uint(value_, 1, m.summary.sample_count);
+        Double(value_, 2, m.summary.sample_sum);
+        for (const auto& q : m.summary.quantile) {
+          part.clear();
+          Double(part, 1, q.quantile);
+          Double(part, 2, q.value);
+          Bytes(value_, 3, part);
         }
         break;
-      }
-      case prometheus::MetricType::Histogram: {
-        auto* h = m->mutable_histogram();
-        h->set_sample_count(pm.histogram.sample_count);
-        h->set_sample_sum(pm.histogram.sample_sum);
-        for (const auto& b : pm.histogram.bucket) {
-          auto* o = h->add_bucket();
-          o->set_cumulative_count(b.cumulative_count);
-          o->set_upper_bound(b.upper_bound);
+      case prometheus::MetricType::Histogram:
+        Uint(value_, histogram::kCount, m.histogram.sample_count);
+        Double(value_, histogram::kSum, m.histogram.sample_sum);
+        for (const auto& b : m.histogram.bucket) {
+          part.clear();
+          Uint(part, 1, b.cumulative_count);
+          Double(part, 2, b.upper_bound);
+          Bytes(value_, histogram::kBucket, part);
         }
         break;
-      }
     }
+    const int field = f.type == prometheus::MetricType::Counter   ? metric::kCounter
+                      : f.type == prometheus::MetricType::Gauge   ? metric::kGauge
+                      : f.type == prometheus::MetricType::Summary ? metric::kSummary
+                      : f.type == prometheus::MetricType::Histogram ? metric::kHistogram
+                                                                    : metric::kUntyped;
+    Bytes(metric_, field, value_);
+    Metric();
   }
 }
 

@@ -237,5 +237,32 @@ TEST(ProtoWriter, FamiliesBuiltWholeAreFlushedAsTheyFillAChunk) {
   EXPECT_FALSE(h.has_schema()) << "a classic histogram";
 }
 
+TEST(ProtoWriter, SummariesAndUntypedFamilies) {
+  auto s = Family("s", "quantiles", prometheus::MetricType::Summary);
+  auto& q = Add(s, {{"k", "v"}}).summary;
+  q.quantile = {{0.5, 3}, {0.99, 9}};
+  q.sample_sum = 30;
+  q.sample_count = 6;
+  auto u = Family("u", "", prometheus::MetricType::Untyped);
+  Add(u, {}).untyped.value = -2.5;
+  std::string bytes;
+  ProtoWriter w(bytes, SIZE_MAX, [](std::string&) { return true; });
+  w.Write(s);
+  w.Write(u);
+  ASSERT_TRUE(w.Finish());
+  auto families = Decode(bytes);
+  ASSERT_EQ(families.size(), 2u);
+  EXPECT_EQ(families[0].type(), exposition::SUMMARY);
+  const auto& summary = families[0].metric(0).summary();
+  EXPECT_EQ(summary.sample_count(), 6u);
+  EXPECT_EQ(summary.sample_sum(), 30);
+  ASSERT_EQ(summary.quantile_size(), 2);
+  EXPECT_EQ(summary.quantile(1).quantile(), 0.99);
+  EXPECT_EQ(summary.quantile(1).value(), 9);
+  EXPECT_EQ(families[1].type(), exposition::UNTYPED);
+  EXPECT_FALSE(families[1].has_help());
+  EXPECT_EQ(families[1].metric(0).untyped().value(), -2.5);
+}
+
 }  // namespace
 }  // namespace vnet::metrics
