@@ -12,6 +12,10 @@ namespace {
 
 const std::string kName = "interface";
 
+// How old the list of devices may get without a link change: a tap's attached queues (the
+// `queues` label) change without one.
+constexpr std::chrono::seconds kLinksMaxAge{60};
+
 const std::string& First(const std::string& a, const std::string& b) { return a.empty() ? b : a; }
 
 // Transmit queues of a device (`dir` its /sys/class/net directory).
@@ -42,7 +46,9 @@ void InterfaceCollector::Settings::Parse(const config::Reader& r) {
 }
 
 std::unique_ptr<Collector> InterfaceCollector::Make(const config::Config& cfg, net::LinkSource&) {
-  return std::make_unique<InterfaceCollector>(cfg, cfg.Get<Settings>());
+  // Collect() holds mu_ around the call: the cache is never used by two scrapes at once.
+  auto links = std::make_shared<net::CachedLinks>(kLinksMaxAge);
+  return std::make_unique<InterfaceCollector>(cfg, cfg.Get<Settings>(), [links] { return links->Get(); });
 }
 
 InterfaceCollector::InterfaceCollector(const config::Config& cfg, const Settings& settings,

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "net/link_dump.h"
+
 namespace vnet::net {
 
 struct DeviceId {
@@ -56,9 +58,9 @@ class SystemLinks : public LinkSource {
   std::mutex mu_;
   std::map<uint32_t, std::string> paths_;  // inode -> a path that opens it, checked on use
   // The own namespace's devices are listed again only after the kernel announced a change of
-  // link on `events_` (or lost announcements): each collector asks at each scrape, and a list
-  // of 1,000 taps costs 10 ms.
-  int events_ = -1;
+  // link (or lost announcements): each collector asks at each scrape, and a list of 1,000 taps
+  // costs 10 ms.
+  LinkChanges changes_;
   std::optional<std::map<uint32_t, std::string>> own_links_;
 };
 

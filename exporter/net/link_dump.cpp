@@ -132,4 +132,44 @@ std::vector<Link> DumpLinks() {
   return out;
 }
 
+LinkChanges::LinkChanges() {
+  sock_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  addr.nl_groups = RTMGRP_LINK;
+  if (sock_ >= 0 && bind(sock_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(sock_);
+    sock_ = -1;
+  }
+}
+
+LinkChanges::~LinkChanges() {
+  if (sock_ >= 0) close(sock_);
+}
+
+bool LinkChanges::Changed() {
+  bool changed = sock_ < 0 || first_;
+  first_ = false;
+  // Announcements are drained before the caller lists the devices: one that comes after is
+  // seen at the next call.
+  char buf[8192];
+  for (ssize_t n; sock_ >= 0 && ((n = recv(sock_, buf, sizeof(buf), MSG_DONTWAIT)) > 0 || errno == ENOBUFS);) {
+    changed = true;  // ENOBUFS: announcements were lost
+  }
+  return changed;
+}
+
+std::vector<Link> CachedLinks::Get() {
+  const auto now = std::chrono::steady_clock::now();
+  // Drained whatever the age, so that the next call does not dump again for what this one saw.
+  const bool changed = changes_.Changed();
+  if (changed || !valid_ || now - dumped_ >= max_age_) {
+    valid_ = false;  // a dump that throws leaves nothing to reuse
+    links_ = dump_();
+    dumped_ = now;
+    valid_ = true;
+  }
+  return links_;
+}
+
 }  // namespace vnet::net

@@ -45,29 +45,12 @@ SystemLinks::SystemLinks() {
   auto own = Inode("/proc/self/ns/net");
   if (!own) throw std::runtime_error("/proc/self/ns/net: cannot stat own network namespace");
   own_ = *own;
-  // Without it every call lists the devices again.
-  events_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  sockaddr_nl addr{};
-  addr.nl_family = AF_NETLINK;
-  addr.nl_groups = RTMGRP_LINK;
-  if (events_ >= 0 && bind(events_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(events_);
-    events_ = -1;
-  }
 }
 
-SystemLinks::~SystemLinks() {
-  if (events_ >= 0) close(events_);
-}
+SystemLinks::~SystemLinks() = default;
 
 std::optional<std::map<uint32_t, std::string>> SystemLinks::OwnLinks() {
-  bool changed = events_ < 0 || !own_links_;
-  // Announcements are drained before the list is made: one that comes after is seen next time.
-  char buf[8192];
-  for (ssize_t n; events_ >= 0 && ((n = recv(events_, buf, sizeof(buf), MSG_DONTWAIT)) > 0 || errno == ENOBUFS);) {
-    changed = true;  // ENOBUFS: announcements were lost
-  }
-  if (changed) own_links_ = DumpNames();
+  if (changes_.Changed() || !own_links_) own_links_ = DumpNames();
   return own_links_;
 }
 

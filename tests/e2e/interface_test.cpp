@@ -62,6 +62,49 @@ std::map<std::string, std::string> InfoOf(collectors::Collector& info, const std
   return {};
 }
 
+// The interface collector lists the devices again only after the kernel announced a link change
+// (a device made, moved to a bridge, deleted), or when its list is old.
+TEST(InterfaceTest, TheLinksAreDumpedAgainOnlyAfterALinkChangeOrWhenOld) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: creates devices";
+  Netns ns(Prefix() + "cache");
+  int dumps = 0;
+  std::unique_ptr<net::CachedLinks> cached;
+  auto names = [&] {
+    std::set<std::string> out;
+    ns.Run([&] {
+      for (const auto& l : cached->Get()) out.insert(l.name);
+    });
+    return out;
+  };
+  ns.Run([&] {
+    cached = std::make_unique<net::CachedLinks>(std::chrono::hours(1), [&] {
+      dumps++;
+      return net::DumpLinks();
+    });
+  });
+  EXPECT_EQ(names(), std::set<std::string>{"lo"});
+  EXPECT_EQ(names(), std::set<std::string>{"lo"});
+  EXPECT_EQ(dumps, 1);
+  ns.Sh("ip link add d0 type bridge");
+  EXPECT_EQ(names(), (std::set<std::string>{"d0", "lo"}));
+  EXPECT_EQ(dumps, 2);
+  EXPECT_EQ(names().size(), 2u);
+  EXPECT_EQ(dumps, 2) << "dumped again without a link change";
+  ns.Sh("ip link del d0");
+  EXPECT_EQ(names(), std::set<std::string>{"lo"});
+  EXPECT_EQ(dumps, 3);
+  ns.Run([&] {
+    cached = std::make_unique<net::CachedLinks>(std::chrono::seconds(0), [&] {
+      dumps++;
+      return net::DumpLinks();
+    });
+  });
+  names();
+  names();
+  EXPECT_EQ(dumps, 5) << "a list of age 0 is dumped at every call";
+  ns.Run([&] { cached.reset(); });
+}
+
 // The link dump the interface collector reads instead of sysfs, against devices of a namespace
 // of its own: a VM's tap with 4 queues open on a bridge, a persistent multi-queue tap nobody has open,
 // a tun (L3) device and a veth.
