@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <memory>
-#include <cmath>
 
 #include "config/reader.h"
 #include "ebpf/loader.h"

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 
@@ -511,15 +512,14 @@ void Server::Answer(Conn& conn, const Request& request) {
     chunk.clear();
     return sent;
   };
+  std::unique_ptr<metrics::Writer> writer;
   if (protobuf) {
-    metrics::ProtoWriter writer(text, 1 << 16, write);
-    emit(writer);
-    if (!writer.Finish()) return;
+    writer = std::make_unique<metrics::ProtoWriter>(text, 1 << 16, write);
   } else {
-    metrics::TextWriter writer(text, 1 << 16, write);
-    emit(writer);
-    if (!writer.Finish()) return;
+    writer = std::make_unique<metrics::TextWriter>(text, 1 << 16, write);
   }
+  emit(*writer);
+  if (!writer->Finish()) return;
   if (gzip) {
     gzip->Write("", true, packed);
     if (!send(packed)) return;

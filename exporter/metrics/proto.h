@@ -30,7 +30,7 @@ class ProtoWriter : public Writer {
   void Write(const prometheus::MetricFamily& family) override;
 
   // Writes the last family and flushes; false when the client went away.
-  bool Finish();
+  bool Finish() override;
 
  private:
   void End();  // writes the family being built, if any

@@ -29,7 +29,7 @@ class TextWriter : public Writer {
   void Write(const prometheus::MetricFamily& family) override;
 
   // Flushes what is left; false when the client went away.
-  bool Finish();
+  bool Finish() override;
 
  private:
   bool Next();  // before a series: flushes a full chunk; false once stopped

@@ -37,6 +37,8 @@ class Writer {
   virtual void Histogram(std::span<const Label> labels, const hist& h, int first, int last) = 0;
   // A family built whole (collectors with a few series).
   virtual void Write(const prometheus::MetricFamily& family) = 0;
+  // After the last family: false when what was written could not all be delivered.
+  virtual bool Finish() { return true; }
 };
 
 // What a collector read, ready to be written: it runs after the collector's lock is released
