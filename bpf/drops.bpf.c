@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "devices.h"
 #include "drops.h"
 #include "lib/maps.bpf.h"
 #include "lib/skb.bpf.h"
@@ -21,6 +22,16 @@ const volatile bool has_reason = false;
  * may make namespaces and devices (user namespaces): they can fill drops_other, never drops.
  */
 const volatile __u32 host_netns = 0;
+
+/* devices.include/exclude leave devices out: their drops are not counted (set before load). */
+const volatile bool filtered = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EXCLUDED_DEVICES_MAX);
+	__type(key, struct device_id);
+	__type(value, __u8);
+} drops_excluded SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -58,6 +69,12 @@ static __always_inline void count_drop(const struct drop_key *key, __u32 len)
 	static const struct drop_value zero;
 	struct drop_value *val;
 
+	if (filtered && key->ifindex) {
+		struct device_id id = { .netns = key->netns, .ifindex = key->ifindex };
+
+		if (bpf_map_lookup_elem(&drops_excluded, &id))
+			return;
+	}
 	if (key->netns == 0 || key->netns == host_netns)
 		val = lookup_or_init(&drops, key, &zero, &drop_stats, DROP_STAT_MAP_FULL);
 	else

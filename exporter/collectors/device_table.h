@@ -21,12 +21,19 @@
 #include "ebpf/table.h"
 #include "net/devices.h"
 
+extern "C" {
+#include <linux/types.h>
+
+#include "bpf/devices.h"
+}
+
 namespace vnet::collectors {
 
 template <class Key, class Value>
 class DeviceTable {
  public:
   using Table = ebpf::CounterTable<Key, Value>;
+  using Excluded = ebpf::KeySet<device_id>;
   using Clock = net::DeviceTracker::Clock;
 
   // One exported series: the device's labels and the map's key with `netns` and `ifindex`
@@ -44,8 +51,10 @@ class DeviceTable {
   DeviceTable(net::LinkSource& links, const config::Devices& devices)
       : links_(links), tracker_(links, devices.grace_period), devices_(devices) {}
 
-  // Every exported series of `table` at `now` (device filter applied), live and retired counts summed.
-  std::map<Series, Value> Read(Table& table, Clock::time_point now) {
+  // Every exported series of `table` at `now` (device filter applied), live and retired counts
+  // summed. What devices the filter leaves out counted leaves the map; with `excluded` (the
+  // programs' set of devices to skip) they are put there, so that they take no map entry again.
+  std::map<Series, Value> Read(Table& table, Clock::time_point now, Excluded* excluded = nullptr) {
     auto entries = table.Read();
     std::set<net::DeviceId> ids;
     for (const auto& [k, v] : entries) {
@@ -100,10 +109,16 @@ class DeviceTable {
     }
     std::vector<std::pair<int, size_t>> order;  // rank, index in entries
     order.reserve(entries.size());
+    std::vector<Key> left_out;
+    std::set<net::DeviceId> unselected;
     for (size_t i = 0; i < entries.size(); i++) {
       auto& k = entries[i].first;
       const int r = rank.at(k.ifindex ? net::DeviceId{k.netns, k.ifindex} : net::DeviceId{0, 0});
-      if (r < 0) continue;
+      if (r < 0) {
+        left_out.push_back(k);
+        unselected.insert({k.netns, k.ifindex});
+        continue;
+      }
       k.netns = 0;
       k.ifindex = 0;
       order.emplace_back(r, i);
@@ -125,13 +140,22 @@ class DeviceTable {
     for (const auto& [s, r] : retired_) {
       if (devices_.Selected(s.device.device)) ebpf::Accumulate(series[s], r.value);
     }
+    table.Erase(left_out);
+    if (excluded) Exclude(*excluded, std::move(unselected));
     return series;
   }
 
   // A device of the exporter's own namespace was deleted, or announced under `name`: what it
   // counted in `table` is set aside at once, before its ifindex can name another device.
-  void OnLink(Table& table, uint32_t ifindex, const std::string& name, bool deleted) {
+  void OnLink(Table& table, uint32_t ifindex, const std::string& name, bool deleted, Excluded* excluded = nullptr) {
     net::DeviceId id{tracker_.OwnNetns(), ifindex};
+    if (excluded) {  // a device made or renamed: skipped from its first packet if left out
+      if (!deleted && !devices_.Selected(name)) {
+        if (!excluded_.count(id) && excluded->Insert({id.netns, id.ifindex})) excluded_.insert(id);
+      } else if (excluded_.erase(id)) {
+        excluded->Erase({id.netns, id.ifindex});
+      }
+    }
     auto known = tracker_.Known(id);
     if (!deleted && (!known || known->device == name)) return;  // not a rename of a device we count
     tracker_.Forget(id);
@@ -150,6 +174,34 @@ class DeviceTable {
   // The order of Series by their device.
   static bool Before(const net::DeviceLabels& a, const net::DeviceLabels& b) {
     return std::tie(a.device, a.netns) < std::tie(b.device, b.netns);
+  }
+
+  // The programs skip `unselected` (seen in this read) and the devices skipped before that are
+  // still there under a name the filter leaves out; no longer one that went away or was renamed
+  // to a selected name. A full set leaves the rest to the scrape (their entries are erased then).
+  void Exclude(Excluded& excluded, std::set<net::DeviceId> unselected) {
+    std::map<uint32_t, std::optional<std::map<uint32_t, std::string>>> lists;  // one per namespace
+    for (const auto& id : excluded_) {
+      if (unselected.count(id)) continue;
+      auto l = lists.find(id.netns);
+      if (l == lists.end()) l = lists.emplace(id.netns, links_.Links(id.netns)).first;
+      const auto& list = l->second;
+      bool still = false;
+      if (list) {
+        auto d = list->find(id.ifindex);
+        still = d != list->end() && !devices_.Selected(d->second);
+      }
+      if (still) {
+        unselected.insert(id);
+      } else {
+        excluded.Erase({id.netns, id.ifindex});
+      }
+    }
+    std::set<net::DeviceId> now;
+    for (const auto& id : unselected) {
+      if (excluded_.count(id) || excluded.Insert({id.netns, id.ifindex})) now.insert(id);
+    }
+    excluded_ = std::move(now);
   }
 
   static Series Of(const net::DeviceLabels& dev, Key k) {
@@ -177,6 +229,7 @@ class DeviceTable {
   net::DeviceTracker tracker_;
   config::Devices devices_;
   std::map<Series, Retired> retired_;
+  std::set<net::DeviceId> excluded_;  // in the programs' set of devices to skip
   uint64_t entries_ = 0;
 };
 

@@ -73,6 +73,7 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
       [&](drops_bpf* s) {
         s->rodata->has_reason = has_reason;
         s->rodata->host_netns = links.OwnNetns();
+        s->rodata->filtered = cfg.devices.Filters();
         bpf_map__set_max_entries(s->maps.drops, settings.max_entries);
         bpf_map__set_max_entries(s->maps.drops_other, settings.other_netns_max_entries);
       },
@@ -82,7 +83,8 @@ std::unique_ptr<DropsCollector> DropsCollector::Attach(const config::Config& cfg
       [](drops_bpf* s) {
         return Tables{std::make_unique<ebpf::HashTable<drop_key, drop_value>>(s->maps.drops),
                       std::make_unique<ebpf::HashTable<drop_key, drop_value>>(s->maps.drops_other),
-                      [s](drop_stat stat) { return ebpf::ReadPerCpuCounter(s->maps.drop_stats, stat); }};
+                      [s](drop_stat stat) { return ebpf::ReadPerCpuCounter(s->maps.drop_stats, stat); },
+                      std::make_unique<ebpf::HashKeySet<device_id>>(s->maps.drops_excluded)};
       },
       error);
   return std::make_unique<DropsCollector>(std::move(probe), error, std::move(reasons),
@@ -111,7 +113,7 @@ std::vector<MapStatus> DropsCollector::Maps() const {
 // Link events are those of the exporter's own namespace: only `drops` has its devices.
 void DropsCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
   std::lock_guard lock(mu_);
-  if (probe_) table_.OnLink(*probe_->tables.drops, ifindex, name, deleted);
+  if (probe_) table_.OnLink(*probe_->tables.drops, ifindex, name, deleted, probe_->tables.excluded.get());
 }
 
 metrics::Emit DropsCollector::Scrape() const {
@@ -133,8 +135,9 @@ metrics::Emit DropsCollector::Scrape() const {
   if (probe_) {
     std::lock_guard lock(mu_);
     const auto now = Table::Clock::now();
-    auto series = table_.Read(*probe_->tables.drops, now);
-    series.merge(other_table_.Read(*probe_->tables.drops_other, now));  // keys differ by namespace
+    auto* excluded = probe_->tables.excluded.get();
+    auto series = table_.Read(*probe_->tables.drops, now, excluded);
+    series.merge(other_table_.Read(*probe_->tables.drops_other, now, excluded));  // keys differ by namespace
     std::vector<uint64_t> addresses;
     for (const auto& [s, v] : series) addresses.push_back(s.key.location);
     syms_->Resolve(addresses);  // one pass over kallsyms for all of them

@@ -29,6 +29,7 @@ class DropsCollector : public Collector {
     std::unique_ptr<ebpf::CounterTable<drop_key, drop_value>> drops;        // the exporter's namespace
     std::unique_ptr<ebpf::CounterTable<drop_key, drop_value>> drops_other;  // every other namespace
     std::function<uint64_t(drop_stat)> stat;
+    std::unique_ptr<ebpf::KeySet<device_id>> excluded;  // devices the program skips; null in tests that need none
   };
   using Probe = ebpf::Probe<Tables>;
 

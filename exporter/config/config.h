@@ -24,6 +24,8 @@ struct Devices {
 
   // True when a device of this name is reported.
   bool Selected(const std::string& name) const;
+  // True when some device can be left out (include is not just "*", or exclude is not empty).
+  bool Filters() const { return include != std::vector<std::string>{"*"} || !exclude.empty(); }
 };
 
 // Ways a program can be attached; each probe tries its own alternatives in its order.

@@ -143,6 +143,35 @@ class HashTable : public CounterTable<Key, Value> {
   int ncpu_;
 };
 
+// A set of keys the programs look up (a hash whose values are not read).
+template <class Key>
+class KeySet {
+ public:
+  virtual ~KeySet() = default;
+  virtual bool Insert(const Key& key) = 0;  // false when the map is full
+  virtual void Erase(const Key& key) = 0;
+};
+
+template <class Key>
+class HashKeySet : public KeySet<Key> {
+ public:
+  explicit HashKeySet(const struct bpf_map* map) : fd_(bpf_map__fd(map)) {
+    if (bpf_map__key_size(map) != sizeof(Key)) {
+      throw std::runtime_error(std::string("map ") + bpf_map__name(map) + ": key of " +
+                               std::to_string(bpf_map__key_size(map)) + " bytes, the exporter expects " +
+                               std::to_string(sizeof(Key)));
+    }
+  }
+  bool Insert(const Key& key) override {
+    const uint8_t one = 1;
+    return bpf_map_update_elem(fd_, &key, &one, BPF_ANY) == 0;
+  }
+  void Erase(const Key& key) override { bpf_map_delete_elem(fd_, &key); }
+
+ private:
+  int fd_;
+};
+
 // Slot `idx` of a per-CPU array of u64, summed over CPUs.
 inline uint64_t ReadPerCpuCounter(const struct bpf_map* map, uint32_t idx) {
   int ncpu = PossibleCpus();

@@ -2,6 +2,9 @@
 // be counted exactly once, with the right labels, and agree with the kernel's own counters.
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
 
 #include <regex>
 #include <thread>
@@ -132,6 +135,59 @@ TEST_P(DropsTest, UdpToClosedPortIsNoSocketOnTheNamespacedDevice) {
   EXPECT_EQ(Drops(l) - before, 17);
   // Same ifindex in the host namespace: nothing may land on the host's device.
   EXPECT_EQ(Sum(on_host), host_before) << host_dev_ << " has ifindex " << host_ifindex_;
+}
+
+// Keys of the newest BPF map called `name` (this test's collector made it last) whose drop_key
+// is of namespace `netns`.
+int KeysOfNamespace(const std::string& name, uint32_t netns) {
+  uint32_t id = 0, newest = 0;
+  while (bpf_map_get_next_id(id, &id) == 0) {
+    int fd = bpf_map_get_fd_by_id(id);
+    bpf_map_info info = {};
+    uint32_t len = sizeof(info);
+    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && name == info.name) newest = id;
+    if (fd >= 0) close(fd);
+  }
+  int fd = bpf_map_get_fd_by_id(newest), n = 0;
+  drop_key cur, next;
+  for (const drop_key* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &cur) {
+    n += next.netns == netns;
+    cur = next;
+  }
+  close(fd);
+  return n;
+}
+
+// A device the filter leaves out takes no map entry once the collector has seen it: the
+// program skips it; the drops of a device it keeps are counted exactly.
+TEST_P(DropsTest, ExcludedDevicesAreSkippedInTheKernel) {
+  cfg_.devices.exclude = {"h2-*"};
+  collector_ = collectors::DropsCollector::Attach(cfg_, {}, links_);
+  struct stat st;
+  ASSERT_EQ(stat(("/run/netns/" + h2_->name()).c_str(), &st), 0);
+  const uint32_t h2_netns = static_cast<uint32_t>(st.st_ino);
+  const Labels h1_eth{{"device", "eth0"}, {"netns", h1_->name()}, {"reason", Reason("NO_SOCKET")},
+                      {"location", "__udp4_lib_rcv"}, {"protocol", "udp"}};
+  uint64_t h1_noports = h1_->Counter("Udp", "NoPorts"), h2_noports = h2_->Counter("Udp", "NoPorts");
+  auto round = [&](int n) {
+    SendUdp(*h1_, "192.0.2.2", 9, 5);  // NO_SOCKET on h2-eth: left out
+    SendUdp(*h2_, "192.0.2.1", 9, 7);  // NO_SOCKET on h1's eth0: counted
+    h1_noports += 7;
+    h2_noports += 5;
+    ASSERT_TRUE(WaitFor([&] {
+      return h1_->Counter("Udp", "NoPorts") == h1_noports && h2_->Counter("Udp", "NoPorts") == h2_noports;
+    })) << "round " << n;
+  };
+  round(1);
+  EXPECT_GT(KeysOfNamespace("drops_other", h2_netns), 0) << "not seen yet: counted in the kernel";
+  EXPECT_EQ(Drops(h1_eth), 7);
+  EXPECT_EQ(Sum({{"device", "h2-eth"}}), 0) << Dump();
+  EXPECT_EQ(KeysOfNamespace("drops_other", h2_netns), 0) << "its entries were not erased";
+  round(2);
+  round(3);
+  EXPECT_EQ(KeysOfNamespace("drops_other", h2_netns), 0) << "the program did not skip h2-eth";
+  EXPECT_EQ(Drops(h1_eth), 21);
+  EXPECT_EQ(Sum({{"device", "h2-eth"}}), 0) << Dump();
 }
 
 TEST_P(DropsTest, NftablesDropRuleIsNetfilterDrop) {

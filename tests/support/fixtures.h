@@ -9,12 +9,19 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "ebpf/table.h"
 #include "net/devices.h"
+
+extern "C" {
+#include <linux/types.h>
+
+#include "bpf/devices.h"
+}
 
 namespace vnet::testing {
 
@@ -129,6 +136,20 @@ class FakeTable : public ebpf::CounterTable<Key, Value> {
     return true;
   }
   uint32_t Capacity() const override { return capacity; }
+};
+
+// A set of devices the programs would skip, in place of a BPF map.
+class FakeDeviceSet : public ebpf::KeySet<device_id> {
+ public:
+  std::set<std::pair<uint32_t, uint32_t>> ids;  // netns, ifindex
+  size_t capacity = 1024;
+
+  bool Insert(const device_id& id) override {
+    if (ids.size() >= capacity && !ids.count({id.netns, id.ifindex})) return false;
+    ids.insert({id.netns, id.ifindex});
+    return true;
+  }
+  void Erase(const device_id& id) override { ids.erase({id.netns, id.ifindex}); }
 };
 
 }  // namespace vnet::testing

@@ -10,6 +10,7 @@
 namespace vnet::collectors {
 namespace {
 
+using vnet::testing::FakeDeviceSet;
 using vnet::testing::FakeLinks;
 using vnet::testing::TempDir;
 
@@ -40,9 +41,11 @@ class DropsCollectorTest : public ::testing::Test {
     links.names[kOther] = "remote";
     auto t = std::make_unique<FakeTable>();
     table = t.get();
+    auto e = std::make_unique<FakeDeviceSet>();
+    excluded = e.get();
     auto probe = std::make_unique<DropsCollector::Probe>();
     probe->tables = {std::move(t), std::make_unique<FakeTable>(),
-                     [this](drop_stat s) { return s == DROP_STAT_MAP_FULL ? map_full : 0; }};
+                     [this](drop_stat s) { return s == DROP_STAT_MAP_FULL ? map_full : 0; }, std::move(e)};
     probe->attach_type = "tp_btf";
     collector = std::make_unique<DropsCollector>(
         std::move(probe), "", std::make_unique<kernel::DropReasons>(kernel, (dir.path() / "btf").string()),
@@ -59,6 +62,7 @@ class DropsCollectorTest : public ::testing::Test {
   FakeLinks links;
   config::Config cfg;
   FakeTable* table = nullptr;
+  FakeDeviceSet* excluded = nullptr;
   uint64_t map_full = 0;
   std::unique_ptr<DropsCollector> collector;
 };
@@ -109,6 +113,45 @@ TEST_F(DropsCollectorTest, ExcludedDevicesAreNotExported) {
   std::string text = Text();
   EXPECT_NE(text.find("device=\"vnet0\""), std::string::npos);
   EXPECT_EQ(text.find("device=\"br0\""), std::string::npos);
+  // br0's entries left the map, and the program skips it from now on.
+  ASSERT_EQ(table->rows.size(), 1u);
+  EXPECT_EQ(table->rows[0].first.ifindex, 5u);
+  EXPECT_EQ(excluded->ids, (std::set<std::pair<uint32_t, uint32_t>>{{FakeLinks::kOwn, 6}}));
+}
+
+// A device made (or renamed) under a name the filter leaves out is skipped from its first packet;
+// one renamed to a selected name, or gone, is counted again.
+TEST_F(DropsCollectorTest, TheProgramSkipsExcludedDevicesUntilTheyGoOrAreRenamed) {
+  cfg.devices.exclude = {"br*"};
+  SetUp();
+  collector->OnLink(9, "br1", false);
+  collector->OnLink(10, "vnet5", false);
+  EXPECT_EQ(excluded->ids, (std::set<std::pair<uint32_t, uint32_t>>{{FakeLinks::kOwn, 9}}));
+  collector->OnLink(9, "vnet9", false);  // renamed
+  EXPECT_TRUE(excluded->ids.empty());
+  collector->OnLink(9, "br9", false);
+  collector->OnLink(9, "br9", true);  // deleted
+  EXPECT_TRUE(excluded->ids.empty());
+
+  // Another namespace's device is skipped once its first drops were read, until its namespace
+  // no longer lists it under an excluded name.
+  links.tables[kOther][7] = "br-x";
+  table->rows = {{{kUdpRcv, 3, 7, kOther, VNET_PROTO_UDP}, {4, 400}}};
+  EXPECT_EQ(Text().find("br-x"), std::string::npos);
+  EXPECT_TRUE(table->rows.empty());
+  EXPECT_EQ(excluded->ids, (std::set<std::pair<uint32_t, uint32_t>>{{kOther, 7}}));
+  Text();
+  EXPECT_EQ(excluded->ids, (std::set<std::pair<uint32_t, uint32_t>>{{kOther, 7}})) << "still there, still excluded";
+  links.tables[kOther][7] = "eth-x";
+  Text();
+  EXPECT_TRUE(excluded->ids.empty());
+  // A full set leaves the filtering to the scrape.
+  excluded->capacity = 0;
+  links.tables[kOther][7] = "br-x";
+  table->rows = {{{kUdpRcv, 3, 7, kOther, VNET_PROTO_UDP}, {4, 400}}};
+  EXPECT_EQ(Text().find("br-x"), std::string::npos);
+  EXPECT_TRUE(table->rows.empty());
+  EXPECT_TRUE(excluded->ids.empty());
 }
 
 TEST_F(DropsCollectorTest, DeletedDeviceKeepsItsCountsUnderItsNameAndTheIfindexStartsClean) {
