@@ -74,8 +74,11 @@ std::vector<Item> Items(const std::string* header) {
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     const auto semi = item.find(';');
     Item i{trim(item.substr(0, semi)), semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1)};
-    if (const auto q = i.params.find("q="); q != std::string_view::npos) {
-      i.q = std::strtod(std::string(i.params.substr(q + 2)).c_str(), nullptr);
+    for (std::string_view rest_params = i.params; !rest_params.empty();) {  // ";a=b;q=0.5"
+      const auto semi_at = rest_params.find(';');
+      const std::string_view param = trim(rest_params.substr(0, semi_at));
+      rest_params = semi_at == std::string_view::npos ? std::string_view() : rest_params.substr(semi_at + 1);
+      if (param.starts_with("q=")) i.q = std::strtod(std::string(param.substr(2)).c_str(), nullptr);
     }
     out.push_back(i);
   }

@@ -31,8 +31,4 @@ inline void SetHistogram(prometheus::ClientMetric& m, const hist& h, int first, 
   m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
 }
 
-inline void AddHistogram(prometheus::MetricFamily& f, const Labels& labels, const hist& h, int first, int last) {
-  SetHistogram(Add(f, labels), h, first, last);
-}
-
 }  // namespace vnet::metrics
