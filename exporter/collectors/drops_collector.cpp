@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <unordered_map>
 
 #include "config/reader.h"
 #include "ebpf/loader.h"
@@ -136,22 +137,28 @@ metrics::Emit DropsCollector::Scrape() const {
     std::lock_guard lock(mu_);
     const auto now = Table::Clock::now();
     auto* excluded = probe_->tables.excluded.get();
-    auto series = table_.Read(*probe_->tables.drops, now, excluded);
-    series.merge(other_table_.Read(*probe_->tables.drops_other, now, excluded));  // keys differ by namespace
+    auto series =
+        Table::Merged(table_.Read(*probe_->tables.drops, now, excluded),
+                      other_table_.Read(*probe_->tables.drops_other, now, excluded));
     std::vector<uint64_t> addresses;
     for (const auto& [s, v] : series) addresses.push_back(s.key.location);
+    std::sort(addresses.begin(), addresses.end());
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
     syms_->Resolve(addresses);  // one pass over kallsyms for all of them
-    std::map<std::string, size_t> locations;  // each function's name once, in order
+    // Each function's name once, in name order, and the index of each address's name: worked
+    // out per address, not per entry.
+    std::map<std::string, size_t> locations;
     for (uint64_t a : addresses) locations.emplace(syms_->Name(a), 0);
     for (auto& [name, index] : locations) {
       index = read->locations.size();
       read->locations.push_back(name);
     }
+    std::unordered_map<uint64_t, size_t> location_of;
+    for (uint64_t a : addresses) location_of.emplace(a, locations.at(syms_->Name(a)));
     read->rows.reserve(series.size());
     for (const auto& [s, v] : series) {  // in device order
       if (read->devices.empty() || !(read->devices.back() == s.device)) read->devices.push_back(s.device);
-      read->rows.push_back({read->devices.size() - 1, locations.at(syms_->Name(s.key.location)), s.key.reason,
-                            s.key.protocol, v});
+      read->rows.push_back({read->devices.size() - 1, location_of.at(s.key.location), s.key.reason, s.key.protocol, v});
       if (!read->reasons.contains(s.key.reason)) read->reasons.emplace(s.key.reason, reasons_->Name(s.key.reason));
     }
   }

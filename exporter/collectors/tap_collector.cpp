@@ -158,7 +158,7 @@ metrics::Emit TapCollector::Scrape() const {
   };
   // What the maps held: written after the lock is released, series by series.
   struct Read {
-    std::map<Table::Series, hist> series;
+    std::vector<std::pair<Table::Series, hist>> series;
     uint64_t evicted = 0, identity = 0;
   };
   auto read = std::make_shared<Read>();
@@ -169,8 +169,7 @@ metrics::Emit TapCollector::Scrape() const {
     read->evicted = m.stat(TAP_STAT_EVICTED);
     read->identity = m.stat(TAP_STAT_IDENTITY);
     const auto now = Table::Clock::now();
-    read->series = table_.Read(*m.hists, now);
-    read->series.merge(other_table_.Read(*m.hists_other, now));  // keys differ by namespace
+    read->series = Table::Merged(table_.Read(*m.hists, now), other_table_.Read(*m.hists_other, now));
   }
   const int first = SlotAtOrAbove(cfg_.bucket_min);
   const int last = std::min(SlotAtOrAbove(cfg_.bucket_max), HIST_SLOTS - 2);

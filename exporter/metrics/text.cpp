@@ -27,9 +27,18 @@ void Number(std::string& out, uint64_t v) {
   out.append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
 }
 
+// Whether `s` is ASCII with nothing to escape, as almost every label value is. A loop of its
+// own: find_first_of() calls memchr for every byte, 14% of a scrape of a full drops map.
+bool Plain(std::string_view s, bool quote) {
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80 || c == '\\' || c == '\n' || (quote && c == '"')) return false;
+  }
+  return true;
+}
+
 // HELP text escapes backslash and newline; label values also the double quote.
 void Escaped(std::string& out, std::string_view s, bool quote) {
-  if (s.find_first_of(quote ? "\\\n\"" : "\\\n") == std::string_view::npos) {
+  if (Plain(s, quote)) {
     out += s;  // the common case
     return;
   }
@@ -111,7 +120,9 @@ void TextWriter::Labels(std::span<const Label> labels) {
     if (!labels_.empty()) labels_ += ',';
     labels_ += k;
     labels_ += "=\"";
-    if (IsValidUtf8(v)) {
+    if (Plain(v, true)) {
+      labels_ += v;
+    } else if (IsValidUtf8(v)) {
       Escaped(labels_, v, true);
     } else {
       Escaped(labels_, ValidUtf8(v), true);
