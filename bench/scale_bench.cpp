@@ -181,11 +181,13 @@ void Print(const std::string& name, const Figures& f, const Figures& base) {
 }
 
 // Histograms with a few slots set, on every CPU.
-std::vector<hist> Values() {
-  std::vector<hist> v(libbpf_num_possible_cpus());
-  for (auto& h : v) {
-    for (int i = 2; i < 12; i++) h.slots[i] = i * 3;
-    h.sum_ns = 123456789;
+std::vector<tap_hists> Values() {
+  std::vector<tap_hists> v(libbpf_num_possible_cpus());
+  for (auto& hists : v) {
+    for (auto& h : hists.dir) {
+      for (int i = 2; i < 12; i++) h.slots[i] = i * 3;
+      h.sum_ns = 123456789;
+    }
   }
   return v;
 }
@@ -287,10 +289,8 @@ int main(int argc, char** argv) {
   auto fill_taps = [&](int map, int n, uint32_t queues) {
     for (int t = 0; t < n; t++) {
       for (uint32_t q = 0; q < queues; q++) {
-        for (uint32_t d = 0; d < TAP_DIR__MAX; d++) {
-          tap_hist_key k{ifindexes[t], netns, q, d};
-          bpf_map_update_elem(map, &k, values.data(), BPF_ANY);
-        }
+        tap_hist_key k{ifindexes[t], netns, q};
+        bpf_map_update_elem(map, &k, values.data(), BPF_ANY);
       }
     }
   };

@@ -98,14 +98,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096); /* resized from the config before load */
 	__type(key, struct tap_hist_key);
-	__type(value, struct hist);
+	__type(value, struct tap_hists);
 } tap_hists SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024); /* resized from the config before load */
 	__type(key, struct tap_hist_key);
-	__type(value, struct hist);
+	__type(value, struct tap_hists);
 } tap_hists_other SEC(".maps");
 
 struct {
@@ -186,17 +186,19 @@ static __always_inline bool sampled(__u32 dir)
 
 static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, __u32 dir, __u64 ns)
 {
-	static const struct hist zero;
-	struct tap_hist_key key = {.ifindex = ifindex, .netns = netns, .queue = per_queue ? queue : 0, .dir = dir};
-	struct hist *h;
+	static const struct tap_hists zero;
+	struct tap_hist_key key = {.ifindex = ifindex, .netns = netns, .queue = per_queue ? queue : 0};
+	struct tap_hists *h;
 
+	if (dir >= TAP_DIR__MAX)
+		return;
 	if (netns == host_netns)
 		h = lookup_or_init(&tap_hists, &key, &zero, &tap_stats, TAP_STAT_HIST_FULL);
 	else
 		h = lookup_or_init(&tap_hists_other, &key, &zero, &tap_stats, TAP_STAT_OTHER_HIST_FULL);
 
 	if (h)
-		hist_add(h, ns);
+		hist_add(&h->dir[dir], ns);
 }
 
 SEC("tp_btf/netif_receive_skb")

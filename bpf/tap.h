@@ -16,7 +16,15 @@ struct tap_hist_key {
 	__u32 ifindex; /* the tap */
 	__u32 netns;   /* inode of the tap's network namespace */
 	__u32 queue;   /* tap queue */
-	__u32 dir;     /* enum tap_dir */
+};
+
+/*
+ * The histograms of a tap (or tap queue), by enum tap_dir: one map entry for the three, as the
+ * kernel's read of a map costs per entry (12,000 per-CPU entries of one histogram: 10.5 ms here;
+ * 4,000 of three: 3.6 ms).
+ */
+struct tap_hists {
+	struct hist dir[TAP_DIR__MAX];
 };
 
 enum tap_stat {

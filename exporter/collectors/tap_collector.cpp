@@ -17,8 +17,9 @@ extern "C" {
 namespace vnet::collectors {
 namespace {
 
-static_assert(sizeof(tap_hist_key) == 16, "tap_hist_key layout is shared with bpf/tap.h");
+static_assert(sizeof(tap_hist_key) == 12, "tap_hist_key layout is shared with bpf/tap.h");
 static_assert(sizeof(hist) == (HIST_SLOTS + 1) * 8, "hist layout is shared with bpf/hist.h");
+static_assert(sizeof(tap_hists) == TAP_DIR__MAX * sizeof(hist), "tap_hists layout is shared with bpf/tap.h");
 static_assert(sizeof(tap_stamp) == 32, "tap_stamp layout is shared with bpf/tap.h");
 
 const std::string kName = "tap";
@@ -32,6 +33,9 @@ int SlotAtOrAbove(std::chrono::nanoseconds d) {
   const double seconds = std::chrono::duration<double>(d).count();
   return std::max(0, static_cast<int>(std::ceil(std::log2(seconds) - 1e-9)) - HIST_SLOT0_EXP);
 }
+
+// Map entries for `series` histograms: an entry holds the three directions of a tap (or queue).
+uint32_t Entries(uint32_t series) { return (series + TAP_DIR__MAX - 1) / TAP_DIR__MAX; }
 
 // The programs learn the tun driver again (a module loaded again sits elsewhere), and the taps
 // and tap feeders they filter on once a bitmap fills with devices long gone: with more than a
@@ -99,8 +103,8 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
       [&](tap_bpf* s) {
         bpf_map__set_max_entries(s->maps.tap_backlog, settings.backlog_slots);
         s->rodata->backlog_mask = settings.backlog_slots - 1;
-        bpf_map__set_max_entries(s->maps.tap_hists, settings.max_series);
-        bpf_map__set_max_entries(s->maps.tap_hists_other, settings.other_netns_max_series);
+        bpf_map__set_max_entries(s->maps.tap_hists, Entries(settings.max_series));
+        bpf_map__set_max_entries(s->maps.tap_hists_other, Entries(settings.other_netns_max_series));
         s->rodata->host_netns = links.OwnNetns();
         s->rodata->sample_every = settings.sample_every;
         s->rodata->per_queue = settings.per_queue;
@@ -109,8 +113,8 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
   auto probe = ebpf::MakeProbe<Tables>(
       std::move(loaded),
       [](tap_bpf* s) {
-        return Tables{std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists),
-                      std::make_unique<ebpf::HashTable<tap_hist_key, hist>>(s->maps.tap_hists_other),
+        return Tables{std::make_unique<ebpf::HashTable<tap_hist_key, tap_hists>>(s->maps.tap_hists),
+                      std::make_unique<ebpf::HashTable<tap_hist_key, tap_hists>>(s->maps.tap_hists_other),
                       [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); },
                       [s] { Forget(s); }};
       },
@@ -158,7 +162,7 @@ metrics::Emit TapCollector::Scrape() const {
   };
   // What the maps held: written after the lock is released, series by series.
   struct Read {
-    std::vector<std::pair<Table::Series, hist>> series;
+    std::vector<std::pair<Table::Series, tap_hists>> series;
     uint64_t evicted = 0, identity = 0;
   };
   auto read = std::make_shared<Read>();
@@ -176,8 +180,12 @@ metrics::Emit TapCollector::Scrape() const {
   return [read, first, last, per_queue = cfg_.per_queue, attached = probe_ != nullptr](metrics::Writer& w) {
     for (uint32_t dir = 0; dir < TAP_DIR__MAX; dir++) {
       w.Family(kFamilies[dir][0], kFamilies[dir][1], MetricType::Histogram);
-      for (const auto& [s, h] : read->series) {
-        if (s.key.dir != dir) continue;
+      for (const auto& [s, hists] : read->series) {
+        const hist& h = hists.dir[dir];
+        // A direction that never had a sample has no series (its entry was made by another).
+        if (h.sum_ns == 0 && std::all_of(std::begin(h.slots), std::end(h.slots), [](uint64_t n) { return n == 0; })) {
+          continue;
+        }
         char queue[16];
         const metrics::Label labels[] = {
             {"device", s.device.device},

@@ -26,8 +26,8 @@ class TapCollector : public Collector {
  public:
   // What the collector reads from its maps; views of the kernel's (Attach) or fixed contents in tests.
   struct Tables {
-    std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists;        // the exporter's namespace
-    std::unique_ptr<ebpf::CounterTable<tap_hist_key, hist>> hists_other;  // every other namespace
+    std::unique_ptr<ebpf::CounterTable<tap_hist_key, tap_hists>> hists;        // the exporter's namespace
+    std::unique_ptr<ebpf::CounterTable<tap_hist_key, tap_hists>> hists_other;  // every other namespace
     std::function<uint64_t(uint32_t)> stat;  // enum tap_stat
     std::function<void()> forget;            // run at each scrape: stale learned state goes (Forget)
   };
@@ -38,6 +38,7 @@ class TapCollector : public Collector {
     uint32_t backlog_slots = 65536;  // packets waiting in tap rings timed at once (a power of two)
     // (tap, direction) histograms, (tap, queue, direction) with per_queue, of the exporter's
     // network namespace, and of all other namespaces together (which anyone can create, and fill).
+    // A map entry holds a tap's (or queue's) three directions: the maps have a third as many.
     uint32_t max_series = 4096;
     uint32_t other_netns_max_series = 1024;
     uint32_t sample_every = 1;  // packets per sample, per direction and CPU
@@ -72,7 +73,7 @@ class TapCollector : public Collector {
   const std::string error_;
   Settings cfg_;
   mutable std::mutex mu_;
-  using Table = DeviceTable<tap_hist_key, hist>;
+  using Table = DeviceTable<tap_hist_key, tap_hists>;
   mutable Table table_;
   mutable Table other_table_;  // of hists_other
 };

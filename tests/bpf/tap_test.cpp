@@ -390,7 +390,7 @@ TEST(TapMapsTest, OtherNamespacesCannotFillTheHostsMap) {
   OwnNetnsAs links(system, static_cast<uint32_t>(std::stoul(Sh("stat -L -c %i /run/netns/" + host.name()))));
   config::Config cfg;
   collectors::TapCollector::Settings settings;
-  settings.other_netns_max_series = 16;
+  settings.other_netns_max_series = 48;  // 16 map entries: each holds a tap's three directions
   auto collector = collectors::TapCollector::Attach(cfg, settings, links);
   for (const auto& probe : collector->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
 

@@ -46,8 +46,8 @@ class TapCollectorTest : public ::testing::Test {
  protected:
   void Make() {
     links.tables[FakeLinks::kOwn] = {{7, "vnet3"}};
-    auto h = std::make_unique<FakeTable<tap_hist_key, hist>>();
-    auto o = std::make_unique<FakeTable<tap_hist_key, hist>>();
+    auto h = std::make_unique<FakeTable<tap_hist_key, tap_hists>>();
+    auto o = std::make_unique<FakeTable<tap_hist_key, tap_hists>>();
     hists = h.get();
     hists_other = o.get();
     auto probe = std::make_unique<TapCollector::Probe>();
@@ -64,8 +64,8 @@ class TapCollectorTest : public ::testing::Test {
   FakeLinks links;
   config::Config cfg;
   TapCollector::Settings settings;
-  FakeTable<tap_hist_key, hist>* hists = nullptr;
-  FakeTable<tap_hist_key, hist>* hists_other = nullptr;
+  FakeTable<tap_hist_key, tap_hists>* hists = nullptr;
+  FakeTable<tap_hist_key, tap_hists>* hists_other = nullptr;
   int forgotten = 0;
   std::unique_ptr<TapCollector> collector;
 };
@@ -81,7 +81,9 @@ TEST_F(TapCollectorTest, HistogramGoldenText) {
   h.slots[4] = 3;  // <= 2^-16 s
   h.slots[7] = 4;  // <= 2^-13 s: only in +Inf
   h.sum_ns = 1500000;
-  hists->rows = {{{7, FakeLinks::kOwn, 1, TAP_RX_BACKLOG}, h}};
+  tap_hists v = {};
+  v.dir[TAP_RX_BACKLOG] = h;  // the other directions never had a sample: no series
+  hists->rows = {{{7, FakeLinks::kOwn, 1}, v}};
   EXPECT_EQ(Text(),
             "# HELP vnet_tap_rx_backlog_seconds Host to guest: from a packet handed to the tap until the VM's backend "
             "(vhost, qemu) read it.\n"
@@ -108,7 +110,9 @@ TEST_F(TapCollectorTest, HistogramGoldenText) {
 
 TEST_F(TapCollectorTest, DefaultRangeIsTwoMicrosecondsToFourSeconds) {
   Make();
-  hists->rows = {{{7, FakeLinks::kOwn, 0, TAP_TX_TRANSIT}, hist{}}};
+  tap_hists v = {};
+  v.dir[TAP_TX_TRANSIT].slots[HIST_SLOTS - 1] = 1;  // above 32 s: counted in +Inf only
+  hists->rows = {{{7, FakeLinks::kOwn, 0}, v}};
   std::string text = Text();
   EXPECT_NE(text.find("vnet_tap_tx_transit_seconds_bucket{device=\"vnet3\",netns=\"\",le=\"1.9073486328125e-06\"} 0"),
             std::string::npos);
