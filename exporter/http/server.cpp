@@ -13,11 +13,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 
 #include "metrics/proto.h"
 #include "metrics/text.h"
@@ -141,6 +146,76 @@ class GzipStream {
  private:
   z_stream z_{};
   bool ok_ = false;
+};
+
+// Compresses and sends the chunks handed to it in a thread of its own while the next ones are
+// written: a gzipped scrape then takes about the longer of the two, not their sum (1,000 vNICs'
+// per-queue histograms: ~40 ms of text, ~70 ms of deflate). One chunk waits at most.
+class GzipSender {
+ public:
+  GzipSender(GzipStream& gzip, std::function<bool(std::string_view)> send)
+      : gzip_(gzip), send_(std::move(send)), thread_([this] { Run(); }) {}
+  ~GzipSender() { Close(); }
+  GzipSender(const GzipSender&) = delete;
+  GzipSender& operator=(const GzipSender&) = delete;
+
+  // Takes `chunk` (it comes back empty, with an earlier chunk's capacity); false once a send
+  // failed.
+  bool Push(std::string& chunk) {
+    std::unique_lock lock(mu_);
+    ready_.wait(lock, [&] { return pending_.empty() || failed_; });
+    if (failed_) return false;
+    std::swap(pending_, chunk);
+    chunk.clear();
+    ready_.notify_all();
+    return true;
+  }
+
+  // Waits until what was taken is sent; false when a send failed.
+  bool Close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      ready_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    return !failed_;
+  }
+
+ private:
+  void Run() {
+    std::string chunk, packed;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !pending_.empty() || closed_; });
+        if (pending_.empty()) return;  // closed, and all sent
+        std::swap(chunk, pending_);
+        ready_.notify_all();
+      }
+      bool sent = false;
+      try {
+        gzip_.Write(chunk, false, packed);
+        sent = send_(packed);
+      } catch (const std::exception&) {  // out of memory: the answer ends here
+      }
+      chunk.clear();
+      if (!sent) {
+        std::lock_guard lock(mu_);
+        failed_ = true;
+        ready_.notify_all();
+        return;
+      }
+    }
+  }
+
+  GzipStream& gzip_;
+  std::function<bool(std::string_view)> send_;
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::string pending_;  // empty: room for the next chunk (the writer never hands an empty one)
+  bool closed_ = false, failed_ = false;
+  std::thread thread_;  // last: starts once the members it uses are there
 };
 
 std::chrono::milliseconds Budget(const Request& request) {
@@ -503,10 +578,20 @@ void Server::Answer(Conn& conn, const Request& request) {
     framed.append(data).append("\r\n");
     return conn.SendAll(framed, deadline);
   };
+  std::optional<GzipSender> sender;
+  if (gzip) {
+    try {
+      sender.emplace(*gzip, send);
+    } catch (const std::system_error&) {  // no thread to be had: compressed in this one
+    }
+  }
   std::string text;
   auto write = [&](std::string& chunk) {
+    if (chunk.empty()) return true;
     bool sent;
-    if (gzip) {
+    if (sender) {
+      sent = sender->Push(chunk);
+    } else if (gzip) {
       gzip->Write(chunk, false, packed);
       sent = send(packed);
     } else {
@@ -522,7 +607,8 @@ void Server::Answer(Conn& conn, const Request& request) {
     writer = std::make_unique<metrics::TextWriter>(text, 1 << 16, write);
   }
   emit(*writer);
-  if (!writer->Finish()) return;
+  const bool written = writer->Finish();
+  if ((sender && !sender->Close()) || !written) return;
   if (gzip) {
     gzip->Write("", true, packed);
     if (!send(packed)) return;

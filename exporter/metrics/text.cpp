@@ -1,5 +1,6 @@
 #include "metrics/text.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -27,18 +28,30 @@ void Number(std::string& out, uint64_t v) {
   out.append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
 }
 
-// Whether `s` is ASCII with nothing to escape, as almost every label value is. A loop of its
-// own: find_first_of() calls memchr for every byte, 14% of a scrape of a full drops map.
-bool Plain(std::string_view s, bool quote) {
+// Bytes that a label value (kLabel) or HELP text (kHelp) cannot hold as they are: those to
+// escape, and all of 0x80 and above (UTF-8 to check).
+enum : uint8_t { kHelp = 1, kLabel = 2 };
+constexpr std::array<uint8_t, 256> kSpecial = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0x80; c < 256; c++) t[c] = kHelp | kLabel;
+  t['\\'] = t['\n'] = kHelp | kLabel;
+  t['"'] = kLabel;
+  return t;
+}();
+
+// Whether `s` is ASCII with nothing to escape, as almost every label value is. A table look-up
+// per byte: find_first_of() calls memchr for every byte (14% of a scrape of a full drops map),
+// and comparing each byte with the four cases was still 6%.
+bool Plain(std::string_view s, uint8_t kind) {
   for (const char c : s) {
-    if (static_cast<unsigned char>(c) >= 0x80 || c == '\\' || c == '\n' || (quote && c == '"')) return false;
+    if (kSpecial[static_cast<unsigned char>(c)] & kind) return false;
   }
   return true;
 }
 
 // HELP text escapes backslash and newline; label values also the double quote.
 void Escaped(std::string& out, std::string_view s, bool quote) {
-  if (Plain(s, quote)) {
+  if (Plain(s, quote ? kLabel : kHelp)) {
     out += s;  // the common case
     return;
   }
@@ -116,13 +129,33 @@ void TextWriter::Family(const std::string& name, const std::string& help, promet
 
 void TextWriter::Labels(std::span<const Label> labels) {
   labels_.clear();
+  // The common case, values with nothing to escape, copied into place at once: appending the
+  // pieces one by one was 12% of a scrape of a full drops map.
+  size_t size = 0;
+  bool plain = true;
+  for (const auto& [k, v] : labels) {
+    size += k.size() + v.size() + 4;  // ,k="v"
+    plain = plain && Plain(v, kLabel);
+  }
+  if (plain && size > 0) {
+    labels_.resize(size);
+    char* p = labels_.data();
+    for (const auto& [k, v] : labels) {
+      *p++ = ',';
+      p = std::copy(k.begin(), k.end(), p);
+      *p++ = '=';
+      *p++ = '"';
+      p = std::copy(v.begin(), v.end(), p);
+      *p++ = '"';
+    }
+    labels_.erase(0, 1);  // the first comma
+    return;
+  }
   for (const auto& [k, v] : labels) {
     if (!labels_.empty()) labels_ += ',';
     labels_ += k;
     labels_ += "=\"";
-    if (Plain(v, true)) {
-      labels_ += v;
-    } else if (IsValidUtf8(v)) {
+    if (IsValidUtf8(v)) {
       Escaped(labels_, v, true);
     } else {
       Escaped(labels_, ValidUtf8(v), true);
