@@ -297,6 +297,48 @@ TEST(HttpTest, ScrapesAreStreamedAndGzippedWhenTheClientTakesIt) {
   }
 }
 
+// A client that resets the connection while a gzipped answer is being written: the thread that
+// compresses and sends fails, the writing stops, and the server answers the next scrape whole.
+// (Were the writer left waiting for that thread, the next scrapes would still be answered by
+// other workers, but the server's end would wait for it forever: the test would time out.)
+TEST(HttpTest, AClientGoneDuringAGzippedScrapeEndsItsAnswerOnly) {
+  prometheus::MetricFamily f{"many", "many series", prometheus::MetricType::Counter, {}};
+  for (int i = 0; i < 200000; i++) {
+    auto& m = f.metric.emplace_back();
+    m.label = {{"device", "vnet" + std::to_string(i)}, {"queue", std::to_string(i * 7919 % 1000)}};
+    m.counter.value = i * 31;
+  }
+  std::string plain;
+  metrics::WriteText(plain, {f});
+  {
+    http::Server server("127.0.0.1:0", "/metrics", [&](auto) { return metrics::EmitFamilies({f}); },
+                        [] { return std::string(); });
+    for (int round = 0; round < 3; round++) {
+      int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int small = 1024;  // the answer cannot wait in the client's buffer
+      setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(server.port());
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+      const std::string request = "GET /metrics HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n";
+      ASSERT_EQ(send(s, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+      char head[512];
+      ASSERT_GT(read(s, head, sizeof(head)), 0);
+      linger reset{1, 0};  // close with a reset: the server's next send fails
+      setsockopt(s, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      close(s);
+      int next = Connect(server.port(), "GET /metrics HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n");
+      const std::string raw = Answer(next);
+      close(next);
+      const auto end = raw.find("\r\n\r\n");
+      ASSERT_NE(end, std::string::npos);
+      EXPECT_TRUE(Gunzip(Dechunk(raw.substr(end + 4))) == plain) << "round " << round;
+    }
+  }  // the server's end waits for every answer in progress
+}
+
 // The protobuf exposition goes to a client that prefers it (Prometheus with native histograms
 // on asks for it first), text to every other; gzip either way.
 TEST(HttpTest, ProtobufWhenTheScraperPrefersItTextOtherwise) {
