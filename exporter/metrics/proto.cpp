@@ -25,11 +25,14 @@ int TypeOf(prometheus::MetricType t) {
 }
 
 void Varint(std::string& out, uint64_t v) {
+  char b[10];  // made whole, then appended once: a byte at a time was 12% of a native scrape
+  size_t n = 0;
   while (v >= 0x80) {
-    out += static_cast<char>(v | 0x80);
+    b[n++] = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out += static_cast<char>(v);
+  b[n++] = static_cast<char>(v);
+  out.append(b, n);
 }
 
 void Tag(std::string& out, int field, WireType type) { Varint(out, static_cast<uint64_t>(field) << 3 | type); }
@@ -126,7 +129,7 @@ void ProtoWriter::Histogram(std::span<const Label> labels, const hist& h, int, i
   Labels(labels);
   value_.clear();
   uint64_t count = h.slots[0], previous = 0;
-  std::string deltas;
+  deltas_.clear();
   int end = -1;  // the slot after the last span, -1 before the first
   for (int i = 1; i < HIST_SLOTS; i++) {
     const uint64_t c = h.slots[i];
@@ -138,7 +141,7 @@ void ProtoWriter::Histogram(std::span<const Label> labels, const hist& h, int, i
       span_length_ = 0;
     }
     span_length_++;
-    Sint(deltas, histogram::kDelta, static_cast<int64_t>(c - previous));
+    Sint(deltas_, histogram::kDelta, static_cast<int64_t>(c - previous));
     previous = c;
     end = i + 1;
   }
@@ -148,7 +151,7 @@ void ProtoWriter::Histogram(std::span<const Label> labels, const hist& h, int, i
   Double(value_, histogram::kZeroThreshold, std::ldexp(1.0, HIST_SLOT0_EXP));
   Uint(value_, histogram::kZeroCount, h.slots[0]);
   if (end >= 0) EndSpan();
-  value_ += deltas;
+  value_ += deltas_;
   Bytes(metric_, metric::kHistogram, value_);
   Metric();
 }

@@ -45,7 +45,7 @@ class ProtoWriter : public Writer {
   bool open_ = false;
   prometheus::MetricType type_ = prometheus::MetricType::Untyped;
   // The encoded family, series, value and a label or span: a message's length comes before it.
-  std::string family_, metric_, value_, pair_, valid_;
+  std::string family_, metric_, value_, pair_, valid_, deltas_;
   int span_offset_ = 0;
   uint32_t span_length_ = 0;
 };
