@@ -1,5 +1,6 @@
 #include "metrics/proto.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -24,33 +25,52 @@ int TypeOf(prometheus::MetricType t) {
   return 3;
 }
 
-void Varint(std::string& out, uint64_t v) {
-  char b[10];  // made whole, then appended once: a byte at a time was 12% of a native scrape
-  size_t n = 0;
+// Each encoder writes at `p`, into room the caller made, and returns the end: a histogram's
+// fields are made in a buffer on the stack, not appended to a string one by one (the appends
+// were 14% of a native scrape of 1,000 vNICs' per-queue histograms).
+constexpr size_t kMaxVarint = 10, kMaxField = 1 + kMaxVarint;  // tags here are one byte
+
+char* PutVarint(char* p, uint64_t v) {
   while (v >= 0x80) {
-    b[n++] = static_cast<char>(v | 0x80);
+    *p++ = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  b[n++] = static_cast<char>(v);
-  out.append(b, n);
+  *p++ = static_cast<char>(v);
+  return p;
 }
 
-void Tag(std::string& out, int field, WireType type) { Varint(out, static_cast<uint64_t>(field) << 3 | type); }
+char* PutTag(char* p, int field, WireType type) { return PutVarint(p, static_cast<uint64_t>(field) << 3 | type); }
+
+char* PutUint(char* p, int field, uint64_t v) { return PutVarint(PutTag(p, field, kVarint), v); }
+
+char* PutSint(char* p, int field, int64_t v) {  // zigzag: small negative numbers stay short
+  return PutUint(p, field, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+
+char* PutDouble(char* p, int field, double v) {
+  p = PutTag(p, field, kFixed64);
+  std::memcpy(p, &v, 8);  // x86 and the wire are both little-endian
+  return p + 8;
+}
+
+void Varint(std::string& out, uint64_t v) {
+  char b[kMaxVarint];
+  out.append(b, PutVarint(b, v));
+}
 
 void Uint(std::string& out, int field, uint64_t v) {
-  Tag(out, field, kVarint);
-  Varint(out, v);
-}
-
-void Sint(std::string& out, int field, int64_t v) {  // zigzag: small negative numbers stay short
-  Uint(out, field, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  char b[kMaxField + kMaxVarint];
+  out.append(b, PutUint(b, field, v));
 }
 
 void Double(std::string& out, int field, double v) {
-  Tag(out, field, kFixed64);
-  char b[8];
-  std::memcpy(b, &v, 8);  // x86 and the wire are both little-endian
-  out.append(b, 8);
+  char b[kMaxField];
+  out.append(b, PutDouble(b, field, v));
+}
+
+void Tag(std::string& out, int field, WireType type) {
+  char b[kMaxVarint];
+  out.append(b, PutTag(b, field, type));
 }
 
 void Bytes(std::string& out, int field, std::string_view s) {
@@ -127,40 +147,42 @@ void ProtoWriter::Value(std::span<const Label> labels, double value) {
 void ProtoWriter::Histogram(std::span<const Label> labels, const hist& h, int, int) {
   if (stopped_) return;
   Labels(labels);
-  value_.clear();
+  // Room for the five fields, a span per slot at most (a tag, a length, two fields) and a
+  // delta per slot.
+  char value[5 * kMaxField + HIST_SLOTS * (2 + 2 * (kMaxField + kMaxVarint)) + HIST_SLOTS * (kMaxField + kMaxVarint)];
+  char deltas[HIST_SLOTS * (kMaxField + kMaxVarint)];
+  char *p = value, *d = deltas;
   uint64_t count = h.slots[0], previous = 0;
-  deltas_.clear();
-  int end = -1;  // the slot after the last span, -1 before the first
+  int end = -1, offset = 0, length = 0;  // end: the slot after the last span, -1 before the first
+  auto put_span = [&] {
+    char span[2 * (kMaxField + kMaxVarint)];
+    char* e = PutUint(PutSint(span, 1, offset), 2, length);
+    p = PutVarint(PutTag(p, histogram::kSpan, kLen), e - span);
+    p = std::copy(span, e, p);
+  };
   for (int i = 1; i < HIST_SLOTS; i++) {
     const uint64_t c = h.slots[i];
     count += c;
     if (c == 0) continue;
     if (i != end) {  // a span starts: the previous one ends
-      if (end >= 0) EndSpan();
-      span_offset_ = end < 0 ? i + HIST_SLOT0_EXP : i - end;
-      span_length_ = 0;
+      if (end >= 0) put_span();
+      offset = end < 0 ? i + HIST_SLOT0_EXP : i - end;
+      length = 0;
     }
-    span_length_++;
-    Sint(deltas_, histogram::kDelta, static_cast<int64_t>(c - previous));
+    length++;
+    d = PutSint(d, histogram::kDelta, static_cast<int64_t>(c - previous));
     previous = c;
     end = i + 1;
   }
-  Uint(value_, histogram::kCount, count);
-  Double(value_, histogram::kSum, static_cast<double>(h.sum_ns) / 1e9);
-  Sint(value_, histogram::kSchema, 0);
-  Double(value_, histogram::kZeroThreshold, std::ldexp(1.0, HIST_SLOT0_EXP));
-  Uint(value_, histogram::kZeroCount, h.slots[0]);
-  if (end >= 0) EndSpan();
-  value_ += deltas_;
-  Bytes(metric_, metric::kHistogram, value_);
+  if (end >= 0) put_span();
+  p = PutUint(p, histogram::kCount, count);
+  p = PutDouble(p, histogram::kSum, static_cast<double>(h.sum_ns) / 1e9);
+  p = PutSint(p, histogram::kSchema, 0);
+  p = PutDouble(p, histogram::kZeroThreshold, std::ldexp(1.0, HIST_SLOT0_EXP));
+  p = PutUint(p, histogram::kZeroCount, h.slots[0]);
+  p = std::copy(deltas, d, p);
+  Bytes(metric_, metric::kHistogram, std::string_view(value, p - value));
   Metric();
-}
-
-void ProtoWriter::EndSpan() {
-  pair_.clear();
-  Sint(pair_, 1, span_offset_);
-  Uint(pair_, 2, span_length_);
-  Bytes(value_, histogram::kSpan, pair_);
 }
 
 void ProtoWriter::Write(const prometheus::MetricFamily& f) {

@@ -36,7 +36,6 @@ class ProtoWriter : public Writer {
   void End();  // writes the family being built, if any
   void Labels(std::span<const Label> labels);  // starts a series: metric_ holds its labels
   void Metric();  // adds metric_ to the family
-  void EndSpan();  // adds the span being built to value_
 
   std::string& out_;
   size_t chunk_;
@@ -45,9 +44,7 @@ class ProtoWriter : public Writer {
   bool open_ = false;
   prometheus::MetricType type_ = prometheus::MetricType::Untyped;
   // The encoded family, series, value and a label or span: a message's length comes before it.
-  std::string family_, metric_, value_, pair_, valid_, deltas_;
-  int span_offset_ = 0;
-  uint32_t span_length_ = 0;
+  std::string family_, metric_, value_, pair_, valid_;
 };
 
 }  // namespace vnet::metrics
