@@ -5,6 +5,7 @@
 #include <memory>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "config/reader.h"
 #include "ebpf/loader.h"
@@ -140,10 +141,9 @@ metrics::Emit DropsCollector::Scrape() const {
     auto series =
         Table::Merged(table_.Read(*probe_->tables.drops, now, excluded),
                       other_table_.Read(*probe_->tables.drops_other, now, excluded));
-    std::vector<uint64_t> addresses;
-    for (const auto& [s, v] : series) addresses.push_back(s.key.location);
-    std::sort(addresses.begin(), addresses.end());
-    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    std::unordered_set<uint64_t> distinct;  // a few hundred functions for thousands of entries
+    for (const auto& [s, v] : series) distinct.insert(s.key.location);
+    const std::vector<uint64_t> addresses(distinct.begin(), distinct.end());
     syms_->Resolve(addresses);  // one pass over kallsyms for all of them
     // Each function's name once, in name order, and the index of each address's name: worked
     // out per address, not per entry.
