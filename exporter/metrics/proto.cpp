@@ -73,6 +73,12 @@ void Tag(std::string& out, int field, WireType type) {
   out.append(b, PutTag(b, field, type));
 }
 
+// The encoded size of a one-byte-tag field of bytes `s`.
+size_t Size(std::string_view s) {
+  char b[kMaxVarint];
+  return 1 + (PutVarint(b, s.size()) - b) + s.size();
+}
+
 void Bytes(std::string& out, int field, std::string_view s) {
   Tag(out, field, kLen);
   Varint(out, s.size());
@@ -122,10 +128,14 @@ void ProtoWriter::Family(const std::string& name, const std::string& help, prome
 void ProtoWriter::Labels(std::span<const Label> labels) {
   metric_.clear();
   for (const auto& [k, v] : labels) {
-    pair_.clear();
-    Bytes(pair_, 1, k);
-    Bytes(pair_, 2, IsValidUtf8(v) ? v : std::string_view(valid_ = ValidUtf8(v)));
-    Bytes(metric_, metric::kLabel, pair_);
+    const std::string_view value = IsValidUtf8(v) ? v : std::string_view(valid_ = ValidUtf8(v));
+    // The pair's length is known beforehand: it goes straight into metric_, not through a buffer.
+    char b[kMaxField + kMaxVarint];
+    char* p = PutTag(b, metric::kLabel, kLen);
+    p = PutVarint(p, Size(k) + Size(value));
+    metric_.append(b, p);
+    Bytes(metric_, 1, k);
+    Bytes(metric_, 2, value);
   }
 }
 
@@ -134,9 +144,12 @@ void ProtoWriter::Metric() { Bytes(family_, family::kMetric, metric_); }
 void ProtoWriter::Value(std::span<const Label> labels, double value) {
   if (stopped_) return;
   Labels(labels);
-  value_.clear();
-  Double(value_, 1, value);
-  Bytes(metric_, type_ == prometheus::MetricType::Gauge ? metric::kGauge : metric::kCounter, value_);
+  // The Counter or Gauge message: its one double field, a tag and 8 bytes.
+  constexpr uint64_t kDoubleField = 1 + 8;
+  char b[2 * kMaxField];
+  const int field = type_ == prometheus::MetricType::Gauge ? metric::kGauge : metric::kCounter;
+  char* p = PutDouble(PutVarint(PutTag(b, field, kLen), kDoubleField), 1, value);
+  metric_.append(b, p);
   Metric();
 }
 

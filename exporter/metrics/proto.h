@@ -43,8 +43,9 @@ class ProtoWriter : public Writer {
   bool stopped_ = false;
   bool open_ = false;
   prometheus::MetricType type_ = prometheus::MetricType::Untyped;
-  // The encoded family, series, value and a label or span: a message's length comes before it.
-  std::string family_, metric_, value_, pair_, valid_;
+  // The encoded family, series and value (a message's length comes before it), and a label
+  // value made valid UTF-8.
+  std::string family_, metric_, value_, valid_;
 };
 
 }  // namespace vnet::metrics
