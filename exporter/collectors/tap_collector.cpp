@@ -108,6 +108,7 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
         s->rodata->host_netns = links.OwnNetns();
         s->rodata->sample_every = settings.sample_every;
         s->rodata->per_queue = settings.per_queue;
+        s->rodata->filtered = cfg.devices.Filters();
       },
       error);
   auto probe = ebpf::MakeProbe<Tables>(
@@ -116,7 +117,7 @@ std::unique_ptr<TapCollector> TapCollector::Attach(const config::Config& cfg, co
         return Tables{std::make_unique<ebpf::HashTable<tap_hist_key, tap_hists>>(s->maps.tap_hists),
                       std::make_unique<ebpf::HashTable<tap_hist_key, tap_hists>>(s->maps.tap_hists_other),
                       [s](uint32_t i) { return ebpf::ReadPerCpuCounter(s->maps.tap_stats, i); },
-                      [s] { Forget(s); }};
+                      [s] { Forget(s); }, std::make_unique<ebpf::HashKeySet<device_id>>(s->maps.tap_excluded)};
       },
       error);
   return std::make_unique<TapCollector>(std::move(probe), error, links, cfg, settings);
@@ -146,7 +147,7 @@ std::vector<MapStatus> TapCollector::Maps() const {
 
 void TapCollector::OnLink(uint32_t ifindex, const std::string& name, bool deleted) {
   std::lock_guard lock(mu_);
-  if (probe_) table_.OnLink(*probe_->tables.hists, ifindex, name, deleted);
+  if (probe_) table_.OnLink(*probe_->tables.hists, ifindex, name, deleted, probe_->tables.excluded.get());
 }
 
 metrics::Emit TapCollector::Scrape() const {
@@ -173,7 +174,8 @@ metrics::Emit TapCollector::Scrape() const {
     read->evicted = m.stat(TAP_STAT_EVICTED);
     read->identity = m.stat(TAP_STAT_IDENTITY);
     const auto now = Table::Clock::now();
-    read->series = Table::Merged(table_.Read(*m.hists, now), other_table_.Read(*m.hists_other, now));
+    read->series = Table::Merged(table_.Read(*m.hists, now, m.excluded.get()),
+                                 other_table_.Read(*m.hists_other, now, m.excluded.get()));
   }
   const int first = SlotAtOrAbove(cfg_.bucket_min);
   const int last = std::min(SlotAtOrAbove(cfg_.bucket_max), HIST_SLOTS - 2);

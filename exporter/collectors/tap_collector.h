@@ -30,6 +30,7 @@ class TapCollector : public Collector {
     std::unique_ptr<ebpf::CounterTable<tap_hist_key, tap_hists>> hists_other;  // every other namespace
     std::function<uint64_t(uint32_t)> stat;  // enum tap_stat
     std::function<void()> forget;            // run at each scrape: stale learned state goes (Forget)
+    std::unique_ptr<ebpf::KeySet<device_id>> excluded;  // taps the programs skip; null in tests that need none
   };
   using Probe = ebpf::Probe<Tables>;
 

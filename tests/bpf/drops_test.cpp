@@ -9,6 +9,7 @@
 #include <regex>
 #include <thread>
 
+#include "../support/fixtures.h"
 #include "../support/netns.h"
 #include "collectors/drops_collector.h"
 #include "net/link_watcher.h"
@@ -140,21 +141,8 @@ TEST_P(DropsTest, UdpToClosedPortIsNoSocketOnTheNamespacedDevice) {
 // Keys of the newest BPF map called `name` (this test's collector made it last) whose drop_key
 // is of namespace `netns` (and device `ifindex`, unless 0).
 int KeysOfNamespace(const std::string& name, uint32_t netns, uint32_t ifindex = 0) {
-  uint32_t id = 0, newest = 0;
-  while (bpf_map_get_next_id(id, &id) == 0) {
-    int fd = bpf_map_get_fd_by_id(id);
-    bpf_map_info info = {};
-    uint32_t len = sizeof(info);
-    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && name == info.name) newest = id;
-    if (fd >= 0) close(fd);
-  }
-  int fd = bpf_map_get_fd_by_id(newest), n = 0;
-  drop_key cur, next;
-  for (const drop_key* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &cur) {
-    n += next.netns == netns && (ifindex == 0 || next.ifindex == ifindex);
-    cur = next;
-  }
-  close(fd);
+  int n = 0;
+  for (const auto& k : MapKeys<drop_key>(name)) n += k.netns == netns && (ifindex == 0 || k.ifindex == ifindex);
   return n;
 }
 

@@ -419,5 +419,49 @@ TEST(TapMapsTest, OtherNamespacesCannotFillTheHostsMap) {
   EXPECT_GE(maps[1].update_failures, kOtherTaps - 16u);
 }
 
+// Taps the device filter leaves out take no map entry: the first scrape that finds their
+// samples erases them and puts the tap in tap_excluded, and the programs record nothing of it
+// after that, while the other tap of the namespace counts every packet.
+TEST(TapMapsTest, ExcludedTapsAreSkippedInTheKernel) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: creates network namespaces and loads BPF programs";
+  Netns host(Prefix() + "-host");
+  Tap vm(&host, "vm0"), left_out(&host, "skip0");
+  host.Sh("ip link set vm0 up && ip link set skip0 up");
+  const auto netns = static_cast<uint32_t>(std::stoul(Sh("stat -L -c %i /run/netns/" + host.name())));
+  const auto ifindex = static_cast<uint32_t>(std::stoul(host.Sh("cat /sys/class/net/skip0/ifindex")));
+  net::SystemLinks system;
+  OwnNetnsAs links(system, netns);
+  config::Config cfg;
+  cfg.devices.exclude = {"skip*"};
+  auto collector = collectors::TapCollector::Attach(cfg, {}, links);
+  for (const auto& probe : collector->Probes()) ASSERT_TRUE(probe.attached) << probe.probe << ": " << probe.error;
+
+  const auto frame = UdpFrame("02:00:00:00:00:10", "02:00:00:00:00:01", "192.0.2.1", "192.0.2.10");
+  auto round = [&] {
+    SendFrames(host, "vm0", frame, 5);
+    SendFrames(host, "skip0", frame, 3);
+    ASSERT_EQ(vm.ReadAll(0).size() + left_out.ReadAll(0).size(), 8u);  // read: a backlog sample each
+  };
+  auto entries = [&] {
+    int n = 0;
+    for (const auto& k : MapKeys<tap_hist_key>("tap_hists")) n += k.netns == netns && k.ifindex == ifindex;
+    return n;
+  };
+  auto samples = [&](const std::string& device) {
+    return HistogramOf(collector->Collect(), "vnet_tap_rx_backlog_seconds", {{"device", device}, {"netns", host.name()}})
+        .count;
+  };
+  round();
+  EXPECT_EQ(entries(), 1) << "not seen yet: recorded in the kernel";
+  EXPECT_EQ(samples("vm0"), 5);
+  EXPECT_EQ(entries(), 0) << "its entry was not erased";
+  EXPECT_EQ(samples("skip0"), 0);
+  round();
+  round();
+  EXPECT_EQ(entries(), 0) << "the programs did not skip skip0";
+  EXPECT_EQ(samples("vm0"), 15);
+  EXPECT_EQ(samples("skip0"), 0);
+}
+
 }  // namespace
 }  // namespace vnet::testing

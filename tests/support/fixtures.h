@@ -1,7 +1,10 @@
-// Fixed inputs for unit tests: BTF blobs built with libbpf, kallsyms files, device tables.
+// Fixed inputs for unit tests: BTF blobs built with libbpf, kallsyms files, device tables;
+// and the keys of a kernel map, for root tests.
 #pragma once
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -151,5 +154,28 @@ class FakeDeviceSet : public ebpf::KeySet<device_id> {
   }
   void Erase(const device_id& id) override { ids.erase({id.netns, id.ifindex}); }
 };
+
+// The keys of the newest kernel map called `name`: the collector's under test (a map of an
+// earlier load lives on until its last reference goes).
+template <class Key>
+std::vector<Key> MapKeys(const std::string& name) {
+  uint32_t id = 0, newest = 0;
+  while (bpf_map_get_next_id(id, &id) == 0) {
+    int fd = bpf_map_get_fd_by_id(id);
+    bpf_map_info info = {};
+    uint32_t len = sizeof(info);
+    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && name == info.name) newest = id;
+    if (fd >= 0) close(fd);
+  }
+  std::vector<Key> keys;
+  int fd = bpf_map_get_fd_by_id(newest);
+  Key cur, next;
+  for (const Key* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &cur) {
+    keys.push_back(next);
+    cur = next;
+  }
+  if (fd >= 0) close(fd);
+  return keys;
+}
 
 }  // namespace vnet::testing
