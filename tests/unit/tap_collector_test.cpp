@@ -51,7 +51,8 @@ class TapCollectorTest : public ::testing::Test {
     hists = h.get();
     hists_other = o.get();
     auto probe = std::make_unique<TapCollector::Probe>();
-    probe->tables = {std::move(h), std::move(o), [](uint32_t i) { return uint64_t{i + 1}; }, [this] { forgotten++; }};
+    probe->tables = {std::move(h), std::move(o), [](uint32_t i) { return uint64_t{i + 1}; },
+                     [this] { forgotten++; }, nullptr};
     collector = std::make_unique<TapCollector>(std::move(probe), "", links, cfg, settings);
   }
 
