@@ -6,8 +6,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "devices.h"
 #include "drops.h"
+#include "lib/devices.bpf.h"
 #include "lib/maps.bpf.h"
 #include "lib/skb.bpf.h"
 
@@ -23,9 +23,7 @@ const volatile bool has_reason = false;
  */
 const volatile __u32 host_netns = 0;
 
-/* devices.include/exclude leave devices out: their drops are not counted (set before load). */
-const volatile bool filtered = false;
-
+/* Devices the filter leaves out: their drops are not counted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EXCLUDED_DEVICES_MAX);
@@ -69,12 +67,8 @@ static __always_inline void count_drop(const struct drop_key *key, __u32 len)
 	static const struct drop_value zero;
 	struct drop_value *val;
 
-	if (filtered && key->ifindex) {
-		struct device_id id = { .netns = key->netns, .ifindex = key->ifindex };
-
-		if (bpf_map_lookup_elem(&drops_excluded, &id))
-			return;
-	}
+	if (key->ifindex && excluded(&drops_excluded, key->netns, key->ifindex))
+		return;
 	if (key->netns == 0 || key->netns == host_netns)
 		val = lookup_or_init(&drops, key, &zero, &drop_stats, DROP_STAT_MAP_FULL);
 	else

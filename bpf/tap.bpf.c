@@ -32,8 +32,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "devices.h"
 #include "tap.h"
+#include "lib/devices.bpf.h"
 #include "lib/hist.bpf.h"
 #include "lib/maps.bpf.h"
 
@@ -56,9 +56,8 @@ const volatile __u32 host_netns = 0;
 const volatile bool per_queue = false;
 /* One packet in `sample_every` is timed, per direction and CPU; set before load. */
 const volatile __u32 sample_every = 1;
-/* devices.include/exclude leave taps out: their samples are not recorded (set before load). */
-const volatile bool filtered = false;
 
+/* Taps the filter leaves out: their samples are not recorded. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EXCLUDED_DEVICES_MAX);
@@ -202,12 +201,8 @@ static __always_inline void add_sample(__u32 ifindex, __u32 netns, __u32 queue, 
 
 	if (dir >= TAP_DIR__MAX)
 		return;
-	if (filtered) {
-		struct device_id id = {.netns = netns, .ifindex = ifindex};
-
-		if (bpf_map_lookup_elem(&tap_excluded, &id))
-			return;
-	}
+	if (excluded(&tap_excluded, netns, ifindex))
+		return;
 	if (netns == host_netns)
 		h = lookup_or_init(&tap_hists, &key, &zero, &tap_stats, TAP_STAT_HIST_FULL);
 	else
