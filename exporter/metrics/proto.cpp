@@ -55,22 +55,22 @@ char* PutDouble(char* p, int field, double v) {
 
 void Varint(std::string& out, uint64_t v) {
   char b[kMaxVarint];
-  out.append(b, PutVarint(b, v));
+  out.append(b, PutVarint(b, v) - b);
 }
 
 void Uint(std::string& out, int field, uint64_t v) {
   char b[kMaxField + kMaxVarint];
-  out.append(b, PutUint(b, field, v));
+  out.append(b, PutUint(b, field, v) - b);
 }
 
 void Double(std::string& out, int field, double v) {
   char b[kMaxField];
-  out.append(b, PutDouble(b, field, v));
+  out.append(b, PutDouble(b, field, v) - b);
 }
 
 void Tag(std::string& out, int field, WireType type) {
   char b[kMaxVarint];
-  out.append(b, PutTag(b, field, type));
+  out.append(b, PutTag(b, field, type) - b);
 }
 
 // The encoded size of a one-byte-tag field of bytes `s`.
@@ -133,7 +133,7 @@ void ProtoWriter::Labels(std::span<const Label> labels) {
     char b[kMaxField + kMaxVarint];
     char* p = PutTag(b, metric::kLabel, kLen);
     p = PutVarint(p, Size(k) + Size(value));
-    metric_.append(b, p);
+    metric_.append(b, p - b);
     Bytes(metric_, 1, k);
     Bytes(metric_, 2, value);
   }
@@ -149,7 +149,7 @@ void ProtoWriter::Value(std::span<const Label> labels, double value) {
   char b[2 * kMaxField];
   const int field = type_ == prometheus::MetricType::Gauge ? metric::kGauge : metric::kCounter;
   char* p = PutDouble(PutVarint(PutTag(b, field, kLen), kDoubleField), 1, value);
-  metric_.append(b, p);
+  metric_.append(b, p - b);
   Metric();
 }
 

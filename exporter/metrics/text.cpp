@@ -19,13 +19,13 @@ void Number(std::string& out, double v) {
     out += v > 0 ? "+Inf" : "-Inf";
   } else {
     char buf[32];
-    out.append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
+    out.append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr - buf);
   }
 }
 
 void Number(std::string& out, uint64_t v) {
   char buf[24];
-  out.append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
+  out.append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr - buf);
 }
 
 // Bytes that a label value (kLabel) or HELP text (kHelp) cannot hold as they are: those to
