@@ -4,8 +4,8 @@
  * time until ovs-vswitchd sends the packet back for execution (OVS_PACKET_CMD_EXECUTE).
  *
  * ovs_dp_upcall() returns 0 or the error that made the datapath count the packet as lost: a
- * kprobe keeps its arguments for the kretprobe that sees the result. The execute side is a
- * kprobe on ovs_packet_cmd_execute(). Only kprobes: fentry/fexit, raw_tp and tp_btf on a
+ * kprobe keeps its arguments and start time for the kretprobe that sees the result. The
+ * execute side is a kprobe on ovs_packet_cmd_execute(). Only kprobes: fentry/fexit, raw_tp and tp_btf on a
  * module's function or tracepoint hold a reference to the module, so `rmmod openvswitch` (an
  * OVS upgrade's force-reload-kmod) would fail while the exporter runs; a kprobe lets the module
  * go (it is then gone, and the collector attaches again when the module is back). The cost is
@@ -95,6 +95,19 @@ struct {
 	__type(value, struct hist);
 } upcall_hists_other SEC(".maps");
 
+/*
+ * Executes that found no upcall in flight, and when: ovs-vswitchd may answer an upcall before
+ * ovs_dp_upcall() has returned on the upcalling CPU (seen in an emulated guest whose
+ * upcalling vCPU was descheduled), and the kretprobe then finds the answer here. Executes of
+ * packets no upcall sent (ofproto/trace, packet-out) land here too: the least recent go first.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct upcall_packet);
+	__type(value, __u64);
+} upcall_early SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, UPCALL_STAT__MAX);
@@ -108,6 +121,7 @@ struct upcall_args {
 	struct datapath___vnet *dp;
 	struct sk_buff *skb;
 	struct dp_upcall_info___vnet *info;
+	__u64 ts; /* at entry: the upcall's start */
 };
 
 struct {
@@ -144,8 +158,23 @@ static __always_inline bool packet_key(struct upcall_packet *k, __u32 len, const
 	return bpf_probe_read_kernel(k->head, n, data) == 0;
 }
 
+/* An upcall of `datapath` answered after `ns`. */
+static __always_inline void record(__u32 netns, const char *datapath, __u64 ns)
+{
+	static const struct hist zero;
+	struct upcall_hist_key hk = {.netns = netns};
+	bool host = netns == host_netns;
+	struct hist *h;
+
+	__builtin_memcpy(hk.datapath, datapath, sizeof(hk.datapath));
+	h = lookup_or_init(host ? (void *)&upcall_hists : (void *)&upcall_hists_other, &hk, &zero, &upcall_stats,
+			   (host ? 0 : UPCALL_STAT_OTHER) + UPCALL_STAT_HIST_FULL);
+	if (h)
+		hist_add(h, ns);
+}
+
 static __always_inline void account(struct datapath___vnet *dp, struct sk_buff *skb,
-				    struct dp_upcall_info___vnet *info, int ret)
+				    struct dp_upcall_info___vnet *info, int ret, __u64 start)
 {
 	static const struct upcall_count zero;
 	struct upcall_key key = {};
@@ -170,12 +199,19 @@ static __always_inline void account(struct datapath___vnet *dp, struct sk_buff *
 	/* Queued to ovs-vswitchd: wait for its execute of the same packet. skb->data is the
 	 * Ethernet header here, as in the copy ovs-vswitchd sends back. */
 	struct upcall_packet pkt = {.netns = netns};
-	struct upcall_inflight f = {.ts = bpf_ktime_get_ns()};
+	struct upcall_inflight f = {.ts = start};
 	void *inflight = host ? (void *)&upcall_inflight : (void *)&upcall_inflight_other;
 	__u32 len = BPF_CORE_READ(skb, len);
+	__u64 *answered;
 
 	if (!packet_key(&pkt, len, BPF_CORE_READ(skb, data), len - BPF_CORE_READ(skb, data_len)))
 		return;
+	answered = bpf_map_lookup_elem(&upcall_early, &pkt);
+	if (answered && *answered >= start) {
+		record(netns, key.datapath, *answered - start);
+		bpf_map_delete_elem(&upcall_early, &pkt);
+		return;
+	}
 	__builtin_memcpy(f.datapath, key.datapath, sizeof(f.datapath));
 	if (bpf_map_lookup_elem(inflight, &pkt))
 		stat_inc(&upcall_stats, stats + UPCALL_STAT_REPLACED);
@@ -185,7 +221,6 @@ static __always_inline void account(struct datapath___vnet *dp, struct sk_buff *
 
 static __always_inline void executed(struct genl_info *info)
 {
-	static const struct hist zero;
 	struct nlattr *a = NULL;
 	/* The execute's namespace is the datapath's: ovs-vswitchd finds the datapath in its own. */
 	__u32 netns = BPF_CORE_READ(info, _net.net, ns.inum);
@@ -193,8 +228,6 @@ static __always_inline void executed(struct genl_info *info)
 	void *inflight = host ? (void *)&upcall_inflight : (void *)&upcall_inflight_other;
 	struct upcall_packet pkt = {.netns = netns};
 	struct upcall_inflight *f;
-	struct upcall_hist_key hk = {.netns = netns};
-	struct hist *h;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 len;
 
@@ -205,13 +238,12 @@ static __always_inline void executed(struct genl_info *info)
 	if (!packet_key(&pkt, len, (void *)a + VNET_NLA_HDRLEN, len))
 		return;
 	f = bpf_map_lookup_elem(inflight, &pkt);
-	if (!f)
-		return; /* not from an upcall we saw (ovs-appctl ofproto/trace, packet-out) */
-	__builtin_memcpy(hk.datapath, f->datapath, sizeof(hk.datapath));
-	h = lookup_or_init(host ? (void *)&upcall_hists : (void *)&upcall_hists_other, &hk, &zero, &upcall_stats,
-			   (host ? 0 : UPCALL_STAT_OTHER) + UPCALL_STAT_HIST_FULL);
-	if (h)
-		hist_add(h, now - f->ts);
+	if (!f) {
+		/* Its upcall has not returned yet, or it is not an upcall's answer. */
+		bpf_map_update_elem(&upcall_early, &pkt, &now, BPF_ANY);
+		return;
+	}
+	record(netns, f->datapath, now - f->ts);
 	bpf_map_delete_elem(inflight, &pkt);
 }
 
@@ -225,6 +257,7 @@ static __always_inline void stash(struct datapath___vnet *dp, struct sk_buff *sk
 	a->dp = dp;
 	a->skb = skb;
 	a->info = info;
+	a->ts = bpf_ktime_get_ns();
 }
 
 SEC("kprobe/ovs_dp_upcall")
@@ -243,7 +276,7 @@ int BPF_KRETPROBE(upcall_kretprobe, int ret)
 
 	if (!a || !a->skb)
 		return 0;
-	account(a->dp, a->skb, a->info, ret);
+	account(a->dp, a->skb, a->info, ret, a->ts);
 	a->skb = NULL;
 	return 0;
 }
