@@ -5,10 +5,11 @@
  *
  * ovs_dp_upcall() returns 0 or the error that made the datapath count the packet as lost: a
  * kprobe keeps its arguments and start time for the kretprobe that sees the result. The
- * execute side is a kprobe on ovs_packet_cmd_execute(). Only kprobes: fentry/fexit, raw_tp and tp_btf on a
- * module's function or tracepoint hold a reference to the module, so `rmmod openvswitch` (an
- * OVS upgrade's force-reload-kmod) would fail while the exporter runs; a kprobe lets the module
- * go (it is then gone, and the collector attaches again when the module is back). The cost is
+ * execute side is a kprobe on ovs_packet_cmd_execute(). Only kprobes: fentry/fexit, raw_tp
+ * and tp_btf on a module's function or tracepoint hold a reference to the module, so `rmmod
+ * openvswitch` (an OVS upgrade's force-reload-kmod) would fail while the exporter runs; a
+ * kprobe lets the module go (it is then gone, and the collector attaches again when the module
+ * is back). The cost is
  * a few hundred nanoseconds more per upcall than fentry, on a path that takes microseconds.
  * openvswitch is a module: its types come from its own BTF (CO-RE against module BTF, 5.11+),
  * declared here with only the fields used.
