@@ -9,8 +9,8 @@
  * and tp_btf on a module's function or tracepoint hold a reference to the module, so `rmmod
  * openvswitch` (an OVS upgrade's force-reload-kmod) would fail while the exporter runs; a
  * kprobe lets the module go (it is then gone, and the collector attaches again when the module
- * is back). The cost is
- * a few hundred nanoseconds more per upcall than fentry, on a path that takes microseconds.
+ * is back). The cost is a few hundred nanoseconds more per upcall than fentry, on a path that
+ * takes microseconds.
  * openvswitch is a module: its types come from its own BTF (CO-RE against module BTF, 5.11+),
  * declared here with only the fields used.
  *
