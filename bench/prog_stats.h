@@ -5,6 +5,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <utility>
@@ -23,26 +25,38 @@ inline ProgStats Stats(int fd) {
   return {info.run_cnt, info.run_time_ns};
 }
 
-// `programs` attached while this lives (the empty baselines beside a collector's programs).
+// Programs (by fd) attached to their tracepoints while this lives: the empty baselines beside a
+// collector's programs, and a collector's programs switched on and off between measurements
+// (an attach takes microseconds; loading them again would take a second).
 class Attached {
  public:
-  explicit Attached(std::vector<bpf_program*> programs) : programs_(std::move(programs)) {
-    for (auto* p : programs_) links_.push_back(bpf_program__attach(p));
+  explicit Attached(std::vector<int> fds) : fds_(std::move(fds)) {
+    // tp_btf programs know their tracepoint: no name.
+    for (int fd : fds_) links_.push_back(bpf_raw_tracepoint_open(nullptr, fd));
   }
   ~Attached() {
-    for (auto* l : links_) bpf_link__destroy(l);
+    for (int l : links_) {
+      if (l >= 0) close(l);
+    }
   }
   Attached(const Attached&) = delete;
   Attached& operator=(const Attached&) = delete;
 
   bool attached() const {
-    return std::all_of(links_.begin(), links_.end(), [](bpf_link* l) { return l != nullptr; });
+    return std::all_of(links_.begin(), links_.end(), [](int l) { return l >= 0; });
   }
-  const std::vector<bpf_program*>& Programs() const { return programs_; }
+  const std::vector<int>& Programs() const { return fds_; }
 
  private:
-  std::vector<bpf_program*> programs_;
-  std::vector<bpf_link*> links_;
+  std::vector<int> fds_;
+  std::vector<int> links_;
 };
+
+// The fds of `programs`.
+inline std::vector<int> Fds(const std::vector<bpf_program*>& programs) {
+  std::vector<int> fds;
+  for (auto* p : programs) fds.push_back(bpf_program__fd(p));
+  return fds;
+}
 
 }  // namespace vnet::bench

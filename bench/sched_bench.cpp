@@ -163,7 +163,7 @@ int main() {
     const double base = PingPong("bench-a", "bench-b");
     off.push_back(base);
     {
-      bench::Attached e(EmptyPrograms(skel));
+      bench::Attached e(bench::Fds(EmptyPrograms(skel)));
       if (!e.attached()) {
         std::cerr << "empty programs did not attach\n";
         return 1;
@@ -193,13 +193,13 @@ int main() {
   std::printf("%-10s %-18s %9s %9s %9s\n", "threads", "program", "ns/event", "empty", "own");
   for (bool t : {false, true}) {
     auto c = attach(t);
-    bench::Attached e(EmptyPrograms(skel));
+    bench::Attached e(bench::Fds(EmptyPrograms(skel)));
     std::vector<bench::ProgStats> before, before_empty;
     for (const auto& p : c->Programs()) before.push_back(bench::Stats(p.fd));
-    for (auto* p : e.Programs()) before_empty.push_back(bench::Stats(bpf_program__fd(p)));
+    for (int fd : e.Programs()) before_empty.push_back(bench::Stats(fd));
     run(t ? c.get() : nullptr);
     for (size_t i = 0; i < c->Programs().size(); i++) {
-      bench::ProgStats s = bench::Stats(c->Programs()[i].fd), es = bench::Stats(bpf_program__fd(e.Programs()[i]));
+      bench::ProgStats s = bench::Stats(c->Programs()[i].fd), es = bench::Stats(e.Programs()[i]);
       uint64_t runs = s.runs - before[i].runs, ns = s.ns - before[i].ns;
       uint64_t eruns = es.runs - before_empty[i].runs, ens = es.ns - before_empty[i].ns;
       double per = runs ? static_cast<double>(ns) / runs : 0, eper = eruns ? static_cast<double>(ens) / eruns : 0;
