@@ -298,7 +298,11 @@ int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 		return 0;
 	r->skb = (__u64)skb;
 	/* Not sampled: a read of it is neither a sample nor an eviction (ts 0, as once read). */
-	r->ts = sampled(TAP_RX_BACKLOG) ? (now ?: bpf_ktime_get_ns()) : 0;
+	if (!sampled(TAP_RX_BACKLOG)) {
+		r->ts = 0;
+		return 0;
+	}
+	r->ts = now ?: bpf_ktime_get_ns();
 	r->ifindex = dev->ifindex;
 	r->netns = dev->nd_net.net->ns.inum;
 	r->queue = skb->queue_mapping;
@@ -324,14 +328,15 @@ int BPF_PROG(tap_copy_datagram, struct sk_buff *skb)
 	r = slot(&tap_backlog, backlog_mask, skb);
 	if (!r)
 		return 0;
+	/* ts is 0 when the packet was not sampled (its other fields are another packet's), or
+	 * for the second copy of one read (tun copies a VLAN tag apart). */
+	if (r->skb == (__u64)skb && !r->ts)
+		return 0;
 	if (r->skb != (__u64)skb || r->ifindex != dev->ifindex) {
 		stat_inc(&tap_stats, TAP_STAT_EVICTED);
 		return 0;
 	}
-	/* ts is 0 when this is the second copy of one read (tun copies a VLAN tag apart). */
-	if (r->ts) {
-		add_sample(r->ifindex, r->netns, r->queue, TAP_RX_BACKLOG, bpf_ktime_get_ns() - r->ts);
-		r->ts = 0;
-	}
+	add_sample(r->ifindex, r->netns, r->queue, TAP_RX_BACKLOG, bpf_ktime_get_ns() - r->ts);
+	r->ts = 0;
 	return 0;
 }
