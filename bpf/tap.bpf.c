@@ -20,11 +20,11 @@
  * A clock read costs more than the rest of a program, so packets that cannot reach a tap or
  * end a transit are told apart before any: a frame received on another device is stamped only
  * when it is bridged (PACKET_OTHERHOST: addressed to another machine, a VM among them) and its
- * device has fed a tap before (feeder_ifindexes: a bridged frame handed to a tap teaches the
- * device it was last received on, skb_iif; that first frame is not timed), and an egress
- * packet looks for its stamp only when it came in through a tap (tap_ifindexes). A bridge of
- * containers with no VM on it never pays a clock read or writes a slot. A reception that
- * stamps nothing still clears a stamp left at its address.
+ * device has fed a tap before (feeder_ifindexes; the first such frame of a device only marks
+ * its slot, and teaches the device when it reaches a tap, untimed), and an egress packet looks
+ * for its stamp only when it came in through a tap (tap_ifindexes). A bridge of containers
+ * with no VM on it never pays a clock read. A reception that stamps nothing still clears a
+ * stamp left at its address.
  * Tracepoints only: this runs on kernels without kprobes.
  */
 #include "vmlinux.h"
@@ -225,15 +225,20 @@ int BPF_PROG(tap_netif_receive_skb, struct sk_buff *skb)
 	 * Received before (skb_iif is set by the reception that stamped it): the same packet
 	 * again, on a bridge's own device or in another namespace. Its first arrival is the start.
 	 */
-	if (s->skb == (__u64)skb && s->ts && skb->skb_iif)
+	if (s->skb == (__u64)skb && (s->ts || s->start == TAP_START_LEARN) && skb->skb_iif)
 		return 0;
 	if (tap) {
 		learn(tap_ifindexes, dev->ifindex);
 		stamp = sampled(TAP_TX_TRANSIT);
-	} else if (BPF_CORE_READ_BITFIELD(skb, pkt_type) != VNET_PACKET_OTHERHOST ||
-		   !seen(feeder_ifindexes, dev->ifindex)) {
+	} else if (BPF_CORE_READ_BITFIELD(skb, pkt_type) != VNET_PACKET_OTHERHOST) {
 		/* Packets for the host itself (PACKET_HOST) reach a VM only when routed: not timed. */
 		stamp = false;
+	} else if (!seen(feeder_ifindexes, dev->ifindex)) {
+		s->skb = (__u64)skb;
+		s->ts = 0;
+		s->start = TAP_START_LEARN;
+		s->ifindex = dev->ifindex;
+		return 0;
 	} else {
 		stamp = sampled(TAP_RX_TRANSIT);
 	}
@@ -267,7 +272,11 @@ int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 	/* Only a packet that came in through a tap (tx) or goes out to one (rx) ends a transit. */
 	if (tap || (skb->skb_iif && seen(tap_ifindexes, skb->skb_iif)))
 		s = slot(&tap_transit, TRANSIT_SLOTS - 1, skb);
-	if (s && s->skb == (__u64)skb && s->ts) {
+	if (s && s->skb == (__u64)skb && s->start == TAP_START_LEARN) {
+		/* Received (skb_iif: not a packet of the host's at that address) and reaching a tap. */
+		if (tap && skb->skb_iif)
+			learn(feeder_ifindexes, s->ifindex);
+	} else if (s && s->skb == (__u64)skb && s->ts) {
 		bool tx = s->start == TAP_START_TAP && s->ifindex != dev->ifindex;
 		bool rx = s->start == TAP_START_UPLINK && tap;
 
@@ -289,9 +298,6 @@ int BPF_PROG(tap_start_xmit, struct sk_buff *skb, struct net_device *dev)
 	}
 	if (!tap)
 		return 0;
-	/* A bridged frame reaching a tap: the device it came in on feeds taps. */
-	if (skb->skb_iif && BPF_CORE_READ_BITFIELD(skb, pkt_type) == VNET_PACKET_OTHERHOST)
-		learn(feeder_ifindexes, skb->skb_iif);
 	/* tun_net_xmit queues it on the ring of queue skb->queue_mapping. */
 	r = slot(&tap_backlog, backlog_mask, skb);
 	if (!r)

@@ -39,6 +39,7 @@ enum tap_stat {
 enum tap_start {
 	TAP_START_TAP,    /* received from a tap's backend */
 	TAP_START_UPLINK, /* received on a non-tap device */
+	TAP_START_LEARN,  /* received on a device not yet seen feeding a tap: not timed */
 };
 
 /* A slot of the stamp tables: the packet that last set it and when. */
