@@ -189,6 +189,28 @@ TEST_F(TapTest, ADevicesFirstFrameToATapTeachesItAndIsNotTimed) {
   EXPECT_EQ(Get("vnet_tap_rx_backlog_seconds", 0).count - backlog0.count, kFrames + 1);
 }
 
+// An uplink that is a bond: its frames are reported received on the bond's port (up0), while
+// the reception ends on the bond (skb_iif), so the device learned as a feeder must be the port.
+TEST_F(TapTest, ABondedUplinksFramesAreTimed) {
+  if (hv_->Sh("ip link add bond0 type bond mode active-backup 2>&1 || true").find("Unknown device type") !=
+      std::string::npos) {
+    GTEST_SKIP() << "this kernel has no bonding driver";
+  }
+  hv_->Sh("ip link set up0 nomaster && ip link set up0 down && ip link set up0 master bond0 && "
+          "ip link set bond0 master br0 && ip link set bond0 up && ip link set up0 up && "
+          "ip link set bond0 type bond active_slave up0");
+  UdpSocket sock(*remote_, 6000);
+  tap_->Write(ToRemote(5000, 6000), 0);  // steers the flow to queue 0
+  Hist transit0 = Get("vnet_tap_rx_transit_seconds", 0);
+  SendToVm(sock, 5000);  // teaches the port
+  ASSERT_TRUE(WaitFor([&] { return tap_->ReadAll(0).size() == 1; }));
+  constexpr int kFrames = 5;
+  for (int i = 0; i < kFrames; i++) SendToVm(sock, 5000);
+  size_t read = 0;
+  ASSERT_TRUE(WaitFor([&] { return (read += tap_->ReadAll(0).size()) >= kFrames; }));
+  EXPECT_EQ(Get("vnet_tap_rx_transit_seconds", 0).count - transit0.count, kFrames);
+}
+
 // Local delivery to the host is not a transit sample.
 TEST_F(TapTest, LocalDeliveryIsNotATransitSample) {
   UdpSocket sock(*hv_, 7000);
