@@ -192,13 +192,15 @@ TEST_F(TapTest, ADevicesFirstFrameToATapTeachesItAndIsNotTimed) {
 // An uplink that is a bond: its frames are reported received on the bond's port (up0), while
 // the reception ends on the bond (skb_iif), so the device learned as a feeder must be the port.
 TEST_F(TapTest, ABondedUplinksFramesAreTimed) {
-  if (hv_->Sh("ip link add bond0 type bond mode active-backup 2>&1 || true").find("Unknown device type") !=
+  if (hv_->Sh("ip link add bond0 type bond mode active-backup miimon 10 2>&1 || true").find("Unknown device type") !=
       std::string::npos) {
     GTEST_SKIP() << "this kernel has no bonding driver";
   }
   hv_->Sh("ip link set up0 nomaster && ip link set up0 down && ip link set up0 master bond0 && "
-          "ip link set bond0 master br0 && ip link set bond0 up && ip link set up0 up && "
-          "ip link set bond0 type bond active_slave up0");
+          "ip link set bond0 master br0 && ip link set bond0 up && ip link set up0 up");
+  // The bond has a carrier once its link monitor saw the port's (5.10 waits for it), and only
+  // then does the bridge forward on it.
+  ASSERT_TRUE(WaitFor([&] { return hv_->Sh("bridge link show dev bond0").find("state forwarding") != std::string::npos; }));
   UdpSocket sock(*remote_, 6000);
   tap_->Write(ToRemote(5000, 6000), 0);  // steers the flow to queue 0
   Hist transit0 = Get("vnet_tap_rx_transit_seconds", 0);
