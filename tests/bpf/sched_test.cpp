@@ -85,6 +85,10 @@ class SchedTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!IsRoot()) GTEST_SKIP() << "needs root: loads BPF programs and runs real-time threads";
+    // The soft-lockup detector queues a stop-class task on every CPU every 4 s, which preempts
+    // the vCPU for microseconds: a wait the test did not make. Off while a test runs.
+    std::ifstream(kSoftWatchdog) >> soft_watchdog_;
+    if (!soft_watchdog_.empty()) std::ofstream(kSoftWatchdog) << "0";
     shared_ = static_cast<Shared*>(mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(shared_, MAP_FAILED);
     new (shared_) Shared;
@@ -109,6 +113,7 @@ class SchedTest : public ::testing::Test {
       EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the VM's vCPU thread could not run as SCHED_FIFO";
     }
     if (shared_ && shared_ != MAP_FAILED) munmap(shared_, sizeof(Shared));
+    if (!soft_watchdog_.empty()) std::ofstream(kSoftWatchdog) << soft_watchdog_;
     for (int fd : cmd_) {
       if (fd >= 0) close(fd);
     }
@@ -141,6 +146,8 @@ class SchedTest : public ::testing::Test {
     return comm_end != std::string::npos && comm_end + 2 < stat.size() && stat[comm_end + 2] == 'S';
   }
 
+  static constexpr const char* kSoftWatchdog = "/proc/sys/kernel/soft_watchdog";
+  std::string soft_watchdog_;  // its value before the test, empty without one
   TempDir libvirt_;
   Shared* shared_ = nullptr;
   int cmd_[2] = {-1, -1};
