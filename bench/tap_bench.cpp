@@ -85,8 +85,8 @@ void Sink(Flow* flow, const testing::Netns* ns, uint16_t port) {
   flow->threads.emplace_back([flow, socket] {
     char buf[64];
     // Polls without sleeping, as the test backend does: a sleeping receiver makes the sender
-    // pay a wakeup per packet, and how many it pays depends on timing (here that tripled what
-    // a program's cost did to the throughput).
+    // pay wakeups (a third of the samples in a profile here), as many as timing decides, so the
+    // figure would measure wakeups as much as the datapath the programs run in.
     while (!flow->stop) {
       if (recv(socket->fd(), buf, sizeof(buf), MSG_DONTWAIT) > 0) flow->delivered++;
     }
