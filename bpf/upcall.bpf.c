@@ -101,6 +101,7 @@ struct {
  * ovs_dp_upcall() has returned on the upcalling CPU (seen in an emulated guest whose
  * upcalling vCPU was descheduled), and the kretprobe then finds the answer here. Executes of
  * packets no upcall sent (ofproto/trace, packet-out) land here too: the least recent go first.
+ * Other namespaces' datapaths have their own, so their executes cannot push the host's out.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -108,6 +109,13 @@ struct {
 	__type(key, struct upcall_packet);
 	__type(value, __u64);
 } upcall_early SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct upcall_packet);
+	__type(value, __u64);
+} upcall_early_other SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -202,15 +210,16 @@ static __always_inline void account(struct datapath___vnet *dp, struct sk_buff *
 	struct upcall_packet pkt = {.netns = netns};
 	struct upcall_inflight f = {.ts = start};
 	void *inflight = host ? (void *)&upcall_inflight : (void *)&upcall_inflight_other;
+	void *early = host ? (void *)&upcall_early : (void *)&upcall_early_other;
 	__u32 len = BPF_CORE_READ(skb, len);
 	__u64 *answered;
 
 	if (!packet_key(&pkt, len, BPF_CORE_READ(skb, data), len - BPF_CORE_READ(skb, data_len)))
 		return;
-	answered = bpf_map_lookup_elem(&upcall_early, &pkt);
+	answered = bpf_map_lookup_elem(early, &pkt);
 	if (answered && *answered >= start) {
 		record(netns, key.datapath, *answered - start);
-		bpf_map_delete_elem(&upcall_early, &pkt);
+		bpf_map_delete_elem(early, &pkt);
 		return;
 	}
 	__builtin_memcpy(f.datapath, key.datapath, sizeof(f.datapath));
@@ -227,6 +236,7 @@ static __always_inline void executed(struct genl_info *info)
 	__u32 netns = BPF_CORE_READ(info, _net.net, ns.inum);
 	bool host = netns == host_netns;
 	void *inflight = host ? (void *)&upcall_inflight : (void *)&upcall_inflight_other;
+	void *early = host ? (void *)&upcall_early : (void *)&upcall_early_other;
 	struct upcall_packet pkt = {.netns = netns};
 	struct upcall_inflight *f;
 	__u64 now = bpf_ktime_get_ns();
@@ -241,7 +251,7 @@ static __always_inline void executed(struct genl_info *info)
 	f = bpf_map_lookup_elem(inflight, &pkt);
 	if (!f) {
 		/* Its upcall has not returned yet, or it is not an upcall's answer. */
-		bpf_map_update_elem(&upcall_early, &pkt, &now, BPF_ANY);
+		bpf_map_update_elem(early, &pkt, &now, BPF_ANY);
 		return;
 	}
 	record(netns, f->datapath, now - f->ts);
