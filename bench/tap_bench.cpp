@@ -25,7 +25,9 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "../tests/support/netns.h"
@@ -45,6 +47,7 @@ constexpr auto kWindow = std::chrono::milliseconds(200);  // one configuration's
 constexpr auto kSettle = std::chrono::milliseconds(20);   // after an attach, before measuring
 constexpr int kCycles = 25;                                // windows of each configuration per path
 constexpr uint32_t kSampleEvery[] = {1, 4, 16};  // the collector's configurations: every packet, sampled
+static_assert(std::size(kSampleEvery) == 3 && kSampleEvery[0] == 1, "the tables print every packet and two samplings");
 const std::string kVmMac = "02:00:00:00:00:10";
 
 // Traffic of one path, in threads that run until this goes; `delivered` counts what arrived.
@@ -226,12 +229,13 @@ int main() {
 
   std::printf("== 18-byte UDP packets/s with nothing attached (off), and the ratio to it with nothing attached\n"
               "   again (control: what the method cannot tell apart), with empty programs on the collector's\n"
-              "   tracepoints, and with the collector timing every packet (1/1) or one in 4 or 16 per direction\n"
+              "   tracepoints, and with the collector timing every packet (1/1) or one in %u or %u per direction\n"
               "   and CPU (sample_every); then the collector's ratio to the empty programs (own). Medians of %d\n"
               "   cycles of %ld ms windows, each ratio to the windows of its own cycle; the quartiles of 1/1\n",
-              kCycles, static_cast<long>(kWindow.count()));
-  std::printf("%-32s %7s %7s %6s %6s %6s %6s  %-11s  %6s %6s %6s\n", "path", "off", "control", "empty", "1/1", "1/4",
-              "1/16", "1/1 q1..q3", "own", "1/4", "1/16");
+              kSampleEvery[1], kSampleEvery[2], kCycles, static_cast<long>(kWindow.count()));
+  const std::string s1 = "1/" + std::to_string(kSampleEvery[1]), s2 = "1/" + std::to_string(kSampleEvery[2]);
+  std::printf("%-32s %7s %7s %6s %6s %6s %6s  %-11s  %6s %6s %6s\n", "path", "off", "control", "empty", "1/1", s1.c_str(),
+              s2.c_str(), "1/1 q1..q3", "own", s1.c_str(), s2.c_str());
   for (const auto& p : paths) {
     auto flow = p.start();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -269,9 +273,11 @@ int main() {
 
   std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << "1";
   std::printf("\n== per-event cost (kernel.bpf_stats_enabled): an empty program on each tracepoint, and what the\n"
-              "   collector's program there costs beyond it (own) timing every packet (1/1) and one in 4 or 16,\n"
-              "   each attached together with the empty one; ns per event, and events per packet delivered\n");
-  std::printf("%-32s %-22s %6s %6s %6s %6s %10s\n", "path", "program", "empty", "1/1", "1/4", "1/16", "events/pkt");
+              "   collector's program there costs beyond it (own) timing every packet (1/1) and one in %u or %u,\n"
+              "   each attached together with the empty one; ns per event, and events per packet delivered\n",
+              kSampleEvery[1], kSampleEvery[2]);
+  std::printf("%-32s %-22s %6s %6s %6s %6s %10s\n", "path", "program", "empty", "1/1", s1.c_str(), s2.c_str(),
+              "events/pkt");
   for (const auto& p : paths) {
     struct Cost {
       double empty = 0, own = 0, events = 0;
