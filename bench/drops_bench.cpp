@@ -185,10 +185,8 @@ int main(int argc, char** argv) {
     waitpid(bpftrace, nullptr, 0);
   }
 
-  auto per_event = [](ProgStats a, ProgStats b) {
-    return b.runs > a.runs ? static_cast<double>(b.ns - a.ns) / static_cast<double>(b.runs - a.runs) : 0.0;
-  };
-  double dn = per_event(d0, d1), en = per_event(e0, e1), bn = per_event(b0, b1), rn = per_event(r0, r1);
+  double dn = bench::PerEvent(d0, d1), en = bench::PerEvent(e0, e1), bn = bench::PerEvent(b0, b1),
+         rn = bench::PerEvent(r0, r1);
   std::printf("== per-event cost on skb:kfree_skb (%d drops in %.2f s, all programs attached together)\n", packets, secs);
   std::printf("%-34s %12s %10s %12s\n", "program", "runs", "ns/event", "vs empty");
   std::printf("%-34s %12lu %10.1f %12s\n", "empty tp_btf (baseline)", e1.runs - e0.runs, en, "1.00x");

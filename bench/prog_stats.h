@@ -25,6 +25,19 @@ inline ProgStats Stats(int fd) {
   return {info.run_cnt, info.run_time_ns};
 }
 
+inline std::vector<ProgStats> Stats(const std::vector<int>& fds) {
+  std::vector<ProgStats> out;
+  for (int fd : fds) out.push_back(Stats(fd));
+  return out;
+}
+
+// Nanoseconds per run between two readings of one program; 0 when it did not run.
+inline double PerEvent(ProgStats before, ProgStats after) {
+  return after.runs > before.runs
+             ? static_cast<double>(after.ns - before.ns) / static_cast<double>(after.runs - before.runs)
+             : 0.0;
+}
+
 // Programs (by fd) attached to their tracepoints while this lives: the empty baselines beside a
 // collector's programs, and a collector's programs switched on and off between measurements
 // (an attach takes microseconds; loading them again would take a second).

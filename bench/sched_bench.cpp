@@ -194,15 +194,13 @@ int main() {
   for (bool t : {false, true}) {
     auto c = attach(t);
     bench::Attached e(bench::Fds(EmptyPrograms(skel)));
-    std::vector<bench::ProgStats> before, before_empty;
-    for (const auto& p : c->Programs()) before.push_back(bench::Stats(p.fd));
-    for (int fd : e.Programs()) before_empty.push_back(bench::Stats(fd));
+    std::vector<int> programs;
+    for (const auto& p : c->Programs()) programs.push_back(p.fd);
+    auto before = bench::Stats(programs), before_empty = bench::Stats(e.Programs());
     run(t ? c.get() : nullptr);
-    for (size_t i = 0; i < c->Programs().size(); i++) {
-      bench::ProgStats s = bench::Stats(c->Programs()[i].fd), es = bench::Stats(e.Programs()[i]);
-      uint64_t runs = s.runs - before[i].runs, ns = s.ns - before[i].ns;
-      uint64_t eruns = es.runs - before_empty[i].runs, ens = es.ns - before_empty[i].ns;
-      double per = runs ? static_cast<double>(ns) / runs : 0, eper = eruns ? static_cast<double>(ens) / eruns : 0;
+    auto after = bench::Stats(programs), after_empty = bench::Stats(e.Programs());
+    for (size_t i = 0; i < programs.size(); i++) {
+      double per = bench::PerEvent(before[i], after[i]), eper = bench::PerEvent(before_empty[i], after_empty[i]);
       std::printf("%-10s %-18s %9.1f %9.1f %9.1f\n", t ? "tracked" : "untracked", c->Programs()[i].name.c_str(), per,
                   eper, per - eper);
     }

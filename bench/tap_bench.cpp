@@ -287,19 +287,15 @@ int main() {
       bench::Attached attached(programs), baseline(empty);
       auto flow = p.start();
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      std::vector<bench::ProgStats> before, before_empty;
-      for (int fd : programs) before.push_back(bench::Stats(fd));
-      for (int fd : empty) before_empty.push_back(bench::Stats(fd));
+      auto before = bench::Stats(programs), before_empty = bench::Stats(empty);
       uint64_t n0 = flow->delivered;
       std::this_thread::sleep_for(std::chrono::seconds(2));
       double packets = static_cast<double>(flow->delivered - n0);
+      auto after = bench::Stats(programs), after_empty = bench::Stats(empty);
       costs.emplace_back();
       for (size_t i = 0; i < programs.size(); i++) {
-        bench::ProgStats s = bench::Stats(programs[i]), e = bench::Stats(empty[i]);
-        uint64_t runs = s.runs - before[i].runs, ns = s.ns - before[i].ns;
-        uint64_t eruns = e.runs - before_empty[i].runs, ens = e.ns - before_empty[i].ns;
-        double per = runs ? static_cast<double>(ns) / runs : 0, eper = eruns ? static_cast<double>(ens) / eruns : 0;
-        costs.back().push_back({eper, per - eper, packets > 0 ? runs / packets : 0.0});
+        double per = bench::PerEvent(before[i], after[i]), eper = bench::PerEvent(before_empty[i], after_empty[i]);
+        costs.back().push_back({eper, per - eper, packets > 0 ? (after[i].runs - before[i].runs) / packets : 0.0});
       }
     }
     for (size_t i = 0; i < names.size(); i++) {
