@@ -1,8 +1,10 @@
 #include "kernel/kallsyms.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 namespace vnet::kernel {
 namespace {
@@ -42,13 +44,16 @@ void Kallsyms::Resolve(const std::vector<uint64_t>& addrs) {
   std::ifstream in(kallsyms_);
   std::string line;
   while (std::getline(in, line)) {
-    // "ffffffffc0a01230 t tun_net_xmit\t[tun]"
-    std::istringstream ls(line);
-    std::string hex, type, sym;
-    if (!(ls >> hex >> type >> sym)) continue;
-    if (type != "t" && type != "T" && type != "w" && type != "W") continue;
-    uint64_t addr = std::stoull(hex, nullptr, 16);
+    // "ffffffffc0a01230 t tun_net_xmit\t[tun]"; a line of another form is skipped.
+    const char* end = line.data() + line.size();
+    uint64_t addr = 0;
+    auto [p, ec] = std::from_chars(line.data(), end, addr, 16);
+    if (ec != std::errc() || end - p < 4 || p[0] != ' ' || p[2] != ' ') continue;
+    if (p[1] != 't' && p[1] != 'T' && p[1] != 'w' && p[1] != 'W') continue;  // not text
     if (addr == 0) continue;  // kptr_restrict hides addresses from this reader
+    std::string_view sym(p + 3, end - (p + 3));
+    sym = sym.substr(0, sym.find_first_of(" \t"));
+    if (sym.empty()) continue;
     // Addresses at or above this symbol take it if it is closer than what they have. best[]
     // never decreases with the address, so the first one that has better stops the walk.
     for (auto i = std::lower_bound(pending.begin(), pending.end(), addr) - pending.begin();

@@ -45,6 +45,24 @@ TEST(Kallsyms, HiddenAddressesAreUnknown) {
   EXPECT_EQ(k.Name(0xffffffff81100010), "unknown");
 }
 
+// Lines that are not "address type name" are skipped, and the rest still resolves.
+TEST(Kallsyms, MalformedLinesAreSkipped) {
+  TempDir dir;
+  Kallsyms k(dir.Write("kallsyms", "ffffffff81000000 T _stext\n"
+                                   "zzzzzzzzzzzzzzzz T not_hex\n"
+                                   "ffffffffffffffffffffffff T too_long\n"
+                                   "ffffffff81100000 T\n"
+                                   "ffffffff81100000\n"
+                                   "ffffffff81100000Tglued\n"
+                                   "\n"
+                                   " ffffffff81100000 T leading_space\n"
+                                   "ffffffff81200000 T nf_hook_slow\n"),
+             (dir.path() / "modules").string());
+  k.Resolve({0xffffffff81100010, 0xffffffff81200010});
+  EXPECT_EQ(k.Name(0xffffffff81100010), "_stext");
+  EXPECT_EQ(k.Name(0xffffffff81200010), "nf_hook_slow");
+}
+
 TEST(Kallsyms, ModuleLoadedLaterIsResolvedAgain) {
   TempDir dir;
   std::string syms = dir.Write("kallsyms", "ffffffff81000000 T _stext\n");
