@@ -10,6 +10,9 @@ namespace vnet::kernel {
 namespace {
 
 const std::string kUnknown = "unknown";
+// KSYM_NAME_LEN of the kernels since 6.1: a longer "name" is not a kernel symbol's, and would be
+// a label value without end.
+constexpr size_t kMaxName = 512;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -53,7 +56,7 @@ void Kallsyms::Resolve(const std::vector<uint64_t>& addrs) {
     if (addr == 0) continue;  // kptr_restrict hides addresses from this reader
     std::string_view sym(p + 3, end - (p + 3));
     sym = sym.substr(0, sym.find_first_of(" \t"));
-    if (sym.empty()) continue;
+    if (sym.empty() || sym.size() > kMaxName) continue;
     // Addresses at or above this symbol take it if it is closer than what they have. best[]
     // never decreases with the address, so the first one that has better stops the walk.
     for (auto i = std::lower_bound(pending.begin(), pending.end(), addr) - pending.begin();

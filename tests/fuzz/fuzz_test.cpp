@@ -1,5 +1,5 @@
 // Bounded, seeded fuzzing of everything others write: the configurations, libvirt's domain XML
-// and pid files, what processes write into /proc, OVSDB and ovs-vswitchd replies (parsed, and
+// and pid files, what processes write into /proc, /proc/kallsyms, OVSDB and ovs-vswitchd replies (parsed, and
 // framed over a real unix socket) and HTTP requests (parsed, and sent to a real server). Each
 // target mutates real samples a few thousand times with a fixed seed, within a time box, and
 // asserts what the exporter promises: no crash, only the documented refusal, and the rest of
@@ -33,6 +33,7 @@
 #include "identity/libvirt.h"
 #include "identity/ovsdb.h"
 #include "identity/vm_threads.h"
+#include "kernel/kallsyms.h"
 #include "net/jsonrpc.h"
 
 namespace vnet::testing {
@@ -182,6 +183,25 @@ TEST(Fuzz, ProcFilesOfVms) {
     ASSERT_TRUE(scan.processes.count(100) && scan.processes.at(100).vm_name == "web1");
     ASSERT_TRUE(scan.threads.count(101) && scan.threads.at(101).kind == SCHED_VCPU);
     for (const auto& [pid, p] : scan.processes) ASSERT_LE(p.vm_name.size(), 256u);
+  });
+}
+
+// /proc/kallsyms (the drops collector's function names): a line of another form is skipped,
+// never thrown on, and a name is one of the file's words of at most 512 bytes.
+TEST(Fuzz, Kallsyms) {
+  TempDir dir;
+  const std::string seed =
+      "ffffffff81000000 T _stext\nffffffff81100000 T __udp4_lib_rcv\nffffffff81100900 d some_data\n"
+      "ffffffffc0001000 t tun_net_xmit\t[tun]\nffffffffc0000000 t tun_get_user\t[tun]\n";
+  Fuzz({seed}, [&](const std::string& text) {
+    kernel::Kallsyms k(dir.Write("kallsyms", text), (dir.path() / "modules").string());
+    const std::vector<uint64_t> addrs = {0xffffffff81100010, 0xffffffffc0001234, 0x1000};
+    k.Resolve(addrs);
+    for (uint64_t a : addrs) {
+      const std::string& name = k.Name(a);
+      ASSERT_LE(name.size(), 512u);
+      ASSERT_TRUE(name == "unknown" || text.find(name) != std::string::npos) << name;
+    }
   });
 }
 

@@ -45,7 +45,8 @@ TEST(Kallsyms, HiddenAddressesAreUnknown) {
   EXPECT_EQ(k.Name(0xffffffff81100010), "unknown");
 }
 
-// Lines that are not "address type name" are skipped, and the rest still resolves.
+// Lines that are not "address type name" (a name of at most 512 bytes) are skipped, and the
+// rest still resolves.
 TEST(Kallsyms, MalformedLinesAreSkipped) {
   TempDir dir;
   Kallsyms k(dir.Write("kallsyms", "ffffffff81000000 T _stext\n"
@@ -56,6 +57,7 @@ TEST(Kallsyms, MalformedLinesAreSkipped) {
                                    "ffffffff81100000Tglued\n"
                                    "\n"
                                    " ffffffff81100000 T leading_space\n"
+                                   "ffffffff81100000 T " + std::string(513, 'x') + "\n"
                                    "ffffffff81200000 T nf_hook_slow\n"),
              (dir.path() / "modules").string());
   k.Resolve({0xffffffff81100010, 0xffffffff81200010});
