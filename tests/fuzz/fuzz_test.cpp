@@ -1,9 +1,9 @@
 // Bounded, seeded fuzzing of everything others write: the configurations, libvirt's domain XML
-// and pid files, what processes write into /proc, /proc/kallsyms, OVSDB and ovs-vswitchd replies (parsed, and
-// framed over a real unix socket) and HTTP requests (parsed, and sent to a real server). Each
-// target mutates real samples a few thousand times with a fixed seed, within a time box, and
-// asserts what the exporter promises: no crash, only the documented refusal, and the rest of
-// the output unchanged.
+// and pid files, what processes write into /proc, /proc/kallsyms, OVSDB and ovs-vswitchd replies
+// (parsed, and framed over a real unix socket) and HTTP requests (parsed, and sent to a real
+// server). Each target mutates real samples a few thousand times with a fixed seed, within a
+// time box, and asserts what the exporter promises: no crash, only the documented refusal, and
+// the rest of the output unchanged.
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
