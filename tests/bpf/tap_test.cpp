@@ -129,6 +129,10 @@ TEST_F(TapTest, QueuesAreSummedInTheKernelWithoutPerQueue) {
 // sample in the (31.25 ms, 62.5 ms] bucket and one rx transit sample, on its queue.
 TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
   constexpr int kPerQueue = 5;
+  auto discarded = [&](const char* reason) {
+    return Value(collector_->Collect(), "vnet_tap_samples_discarded_total", {{"reason", reason}});
+  };
+  const double evicted0 = discarded("evicted"), identity0 = discarded("identity");
   // The remote's end of each flow is a bound socket: the guest's steering frames are received
   // there (no ICMP port unreachable comes back to the guest) and the flow is sent from it.
   std::vector<std::unique_ptr<UdpSocket>> remote_socks;
@@ -168,6 +172,8 @@ TEST_F(TapTest, HostToGuestBacklogAndTransitPerQueue) {
         << "queue " << q << ": backlog samples outside (31.25 ms, 62.5 ms]";
     EXPECT_EQ(transit.count - transit0[q].count, kPerQueue) << "queue " << q;
   }
+  EXPECT_EQ(discarded("evicted") - evicted0, 0);
+  EXPECT_EQ(discarded("identity") - identity0, 0);
 }
 
 // A device's bridged frames are stamped (a clock read) only once one of them has reached a tap:
