@@ -101,8 +101,9 @@ class PrometheusServer {
     }
   }
   json Get(const std::string& path) { return json::parse(HttpGet(port_, path).body); }
-  // Its log's warnings and errors (a rule whose results were discarded, a failed scrape), the
-  // first few of each kind: printed when a check fails.
+  // Its log's warnings and errors (a failed scrape, a rule that failed to evaluate), the first
+  // few of each kind: printed when a check fails. 2.42 logs no line for an evaluation it leaves
+  // out (ExpectNoHoles finds those).
   std::string Warnings() {
     std::ifstream in(dir_.path() / "prometheus.log");
     std::map<std::string, int> seen;
